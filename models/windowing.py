@@ -1,0 +1,303 @@
+"""Windowing: per-asset bounded buffers that turn a message stream into fixed windows.
+
+One implementation serves training (dataset directories), offline scoring (`edge score`)
+and the live gateway, so a model never sees windows built differently from the ones it
+was trained on. Nothing here needs torch.
+
+A window covers ``[end - length_s, end)`` and is cut into ``steps`` equal steps: one
+sensor token per step. Samples are not kept: each step keeps running aggregates per
+channel (count, sum, sum of squares, min, max), so memory per asset is fixed by the spec,
+whatever the sample rate, and a sample arriving out of order still lands in its step.
+
+Window ends are aligned to multiples of ``hop_s`` in source time, so the same data gives
+the same windows (and the same prediction ids) on any gateway, in any replay. A window is
+emitted once the asset's data has passed its end by ``grace_s`` (time for late samples).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from forewarn.contracts import LogRecord, Telemetry, Waveform
+
+STATS = ("mean", "std", "min", "max")
+"""The per-step statistics of each channel, in the order of Window.stats' last axis."""
+
+_LEVEL_RANK = {"DEBUG": 0, "INFO": 1, "NOTICE": 2, "WARNING": 3, "ALARM": 4, "ERROR": 5, "CRITICAL": 6}
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """How windows are cut; saved in the model bundle so the edge cuts them exactly as training did."""
+
+    channels: tuple[str, ...]
+    length_s: float = 600.0
+    hop_s: float = 60.0
+    steps: int = 60
+    max_log_lines: int = 16
+    grace_s: float = 5.0
+    min_coverage: float = 0.5
+    """Fraction of steps that must hold at least one sample for a window to be emitted."""
+
+    def __post_init__(self) -> None:
+        assert self.channels, "a window needs at least one channel"
+        assert len(set(self.channels)) == len(self.channels), "channel names must be unique"
+        assert self.steps >= 1 and self.length_s > 0 and self.hop_s > 0, "steps, length_s and hop_s must be positive"
+        for name, value in (("length_s", self.length_s), ("hop_s", self.hop_s), ("grace_s", self.grace_s)):
+            ratio = value / self.step_s
+            assert abs(ratio - round(ratio)) < 1e-9, f"{name}={value} must be a multiple of step_s={self.step_s}"
+        assert 0.0 <= self.min_coverage <= 1.0, "min_coverage is a fraction"
+
+    @property
+    def step_s(self) -> float:
+        return self.length_s / self.steps
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "channels": list(self.channels)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> WindowSpec:
+        values = dict(data)
+        values["channels"] = tuple(values["channels"])  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One asset's window, ready for featurisation."""
+
+    site: str
+    asset_id: str
+    asset_type: str | None
+    start: float
+    end: float
+    stats: np.ndarray
+    """(steps, channels, len(STATS)) float32; NaN where a step had no sample of that channel."""
+    counts: np.ndarray
+    """(steps, channels) int32: samples per step and channel."""
+    logs: tuple[LogRecord, ...]
+    """Log lines inside the window, time order, at most spec.max_log_lines (the most severe, then latest)."""
+    waveforms: tuple[Waveform, ...] = ()
+    """Raw bursts that started inside the window, latest per channel."""
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of steps that hold at least one sample of any channel."""
+        return float((self.counts.sum(axis=1) > 0).mean())
+
+
+@dataclass
+class WindowerCounters:
+    """What a windower refused or skipped, for the gateway's metrics (nothing is dropped silently)."""
+
+    late_samples: int = 0
+    """Samples older than the oldest window still to be emitted."""
+    unknown_channel_samples: int = 0
+    """Samples of channels the model does not read."""
+    late_logs: int = 0
+    sparse_windows: int = 0
+    """Windows skipped for coverage below spec.min_coverage (a silent or dead asset)."""
+
+
+class AssetWindower:
+    """Bounded per-asset buffer of step aggregates and recent log lines; emits windows in order."""
+
+    def __init__(self, spec: WindowSpec, site: str, asset_id: str, asset_type: str | None = None) -> None:
+        self.spec = spec
+        self.site = site
+        self.asset_id = asset_id
+        self.asset_type = asset_type
+        self.counters = WindowerCounters()
+        self._column = {name: i for i, name in enumerate(spec.channels)}
+        self._hop_steps = round(spec.hop_s / spec.step_s)
+        grace_steps = math.ceil(spec.grace_s / spec.step_s)
+        # The ring holds the window being waited for, its grace, and one hop of newer data.
+        self._ring = spec.steps + grace_steps + self._hop_steps + 1
+        channels = len(spec.channels)
+        self._bin = np.full(self._ring, -1, dtype=np.int64)  # absolute step index held by each slot
+        self._count = np.zeros((self._ring, channels), dtype=np.int32)
+        self._sum = np.zeros((self._ring, channels), dtype=np.float64)
+        self._sumsq = np.zeros((self._ring, channels), dtype=np.float64)
+        self._min = np.full((self._ring, channels), np.inf)
+        self._max = np.full((self._ring, channels), -np.inf)
+        self._logs: deque[LogRecord] = deque(maxlen=max(256, 8 * spec.max_log_lines))
+        self._waveforms: deque[Waveform] = deque(maxlen=8)
+        self._next_end_step: int | None = None  # end (exclusive, in steps) of the next window to emit
+        self.latest_ts = -math.inf
+
+    # ---------------------------------------------------------------- input
+
+    def add_telemetry(self, message: Telemetry) -> None:
+        """Fold a telemetry batch into its steps; samples too late for any pending window are counted."""
+        if message.asset_type and self.asset_type is None:
+            self.asset_type = message.asset_type
+        ts = np.asarray(message.timestamps, dtype=np.float64)  # (n,), non-decreasing by contract
+        steps = np.floor(ts / self.spec.step_s).astype(np.int64)
+        if self._next_end_step is None:
+            first = steps[0] + self.spec.steps
+            self._next_end_step = -(-first // self._hop_steps) * self._hop_steps  # first hop-aligned full window
+        values = np.full((len(ts), len(self.spec.channels)), np.nan)  # (n, channels)
+        for name, column in message.channels.items():
+            index = self._column.get(name)
+            if index is None:
+                self.counters.unknown_channel_samples += sum(v is not None for v in column)
+                continue
+            values[:, index] = np.array(column, dtype=np.float64)  # None -> nan
+        oldest_useful = self._next_end_step - self.spec.steps
+        keep = steps >= oldest_useful
+        if not keep.all():
+            self.counters.late_samples += int(np.count_nonzero(~np.isnan(values[~keep])))
+            ts, steps, values = ts[keep], steps[keep], values[keep]
+            if len(ts) == 0:
+                return
+        self._fold(steps, values)
+        self.latest_ts = max(self.latest_ts, float(ts[-1]))
+        if message.waveform is not None:
+            self._waveforms.append(message.waveform)
+
+    def _fold(self, steps: np.ndarray, values: np.ndarray) -> None:
+        # Sorted steps: aggregate each run of equal steps at once, then add runs into their slots.
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(steps)) + 1))
+        run_steps = steps[starts]
+        present = ~np.isnan(values)
+        zeroed = np.where(present, values, 0.0)
+        counts = np.add.reduceat(present.astype(np.int32), starts, axis=0)
+        sums = np.add.reduceat(zeroed, starts, axis=0)
+        sumsqs = np.add.reduceat(zeroed * zeroed, starts, axis=0)
+        mins = np.minimum.reduceat(np.where(present, values, np.inf), starts, axis=0)
+        maxs = np.maximum.reduceat(np.where(present, values, -np.inf), starts, axis=0)
+        slots = run_steps % self._ring
+        for i, (step, slot) in enumerate(zip(run_steps.tolist(), slots.tolist(), strict=True)):
+            held = self._bin[slot]
+            if held != step:
+                if held > step:  # the slot already moved on to newer data: this step is gone
+                    self.counters.late_samples += int(counts[i].sum())
+                    continue
+                self._reset(slot, step)
+            self._count[slot] += counts[i]
+            self._sum[slot] += sums[i]
+            self._sumsq[slot] += sumsqs[i]
+            np.minimum(self._min[slot], mins[i], out=self._min[slot])
+            np.maximum(self._max[slot], maxs[i], out=self._max[slot])
+
+    def _reset(self, slot: int, step: int) -> None:
+        self._bin[slot] = step
+        self._count[slot] = 0
+        self._sum[slot] = 0.0
+        self._sumsq[slot] = 0.0
+        self._min[slot] = np.inf
+        self._max[slot] = -np.inf
+
+    def add_log(self, record: LogRecord) -> None:
+        """Keep a log line for the windows that will cover it; one older than every pending window is counted."""
+        if self._next_end_step is not None and record.ts < self._next_end_step * self.spec.step_s - self.spec.length_s:
+            self.counters.late_logs += 1
+            return
+        self._logs.append(record)
+
+    # --------------------------------------------------------------- output
+
+    def ready(self) -> Iterator[Window]:
+        """Windows whose end the data has passed by grace_s, in time order, each exactly once."""
+        return self._emit(until=self.latest_ts - self.spec.grace_s)
+
+    def flush(self) -> Iterator[Window]:
+        """At the end of a finite stream: also the windows still inside their grace period."""
+        return self._emit(until=self.latest_ts)
+
+    def _emit(self, until: float) -> Iterator[Window]:
+        spec = self.spec
+        while self._next_end_step is not None and self._next_end_step * spec.step_s <= until:
+            end_step = self._next_end_step
+            newest_step = math.floor(self.latest_ts / spec.step_s)
+            if end_step < newest_step - spec.steps:
+                # A gap longer than a window (asset stopped, clock jump): skip to the first window with data.
+                skip = (newest_step - spec.steps - end_step) // self._hop_steps * self._hop_steps
+                self.counters.sparse_windows += skip // self._hop_steps
+                self._next_end_step = end_step + max(skip, self._hop_steps)
+                continue
+            self._next_end_step = end_step + self._hop_steps
+            window = self._build(end_step)
+            if window.coverage < spec.min_coverage:
+                self.counters.sparse_windows += 1
+                continue
+            yield window
+
+    def _build(self, end_step: int) -> Window:
+        spec = self.spec
+        wanted = np.arange(end_step - spec.steps, end_step, dtype=np.int64)  # (steps,)
+        slots = wanted % self._ring
+        valid = (self._bin[slots] == wanted)[:, None]  # (steps, 1)
+        count = np.where(valid, self._count[slots], 0)  # (steps, channels)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self._sum[slots] / count
+            var = np.maximum(self._sumsq[slots] / count - mean * mean, 0.0)
+        empty = count == 0
+        stats = np.stack([mean, np.sqrt(var), self._min[slots], self._max[slots]], axis=-1)  # (steps, channels, 4)
+        stats[empty] = np.nan
+        start, end = float((end_step - spec.steps) * spec.step_s), float(end_step * spec.step_s)
+        return Window(
+            site=self.site,
+            asset_id=self.asset_id,
+            asset_type=self.asset_type,
+            start=start,
+            end=end,
+            stats=stats.astype(np.float32),
+            counts=count.astype(np.int32),
+            logs=self._window_logs(start, end),
+            waveforms=self._window_waveforms(start, end),
+        )
+
+    def _window_logs(self, start: float, end: float) -> tuple[LogRecord, ...]:
+        inside = [r for r in self._logs if start <= r.ts < end]
+        next_start = end + self.spec.hop_s - self.spec.length_s
+        while self._logs and self._logs[0].ts < next_start:
+            self._logs.popleft()  # no window still to come covers it
+        if len(inside) > self.spec.max_log_lines:
+            ranked = sorted(range(len(inside)), key=lambda i: (_LEVEL_RANK[inside[i].level], i), reverse=True)
+            inside = [inside[i] for i in sorted(ranked[: self.spec.max_log_lines])]
+        return tuple(inside)
+
+    def _window_waveforms(self, start: float, end: float) -> tuple[Waveform, ...]:
+        latest: dict[str, Waveform] = {}
+        for burst in self._waveforms:
+            if start <= burst.t0 < end:
+                latest[burst.channel] = burst
+        return tuple(latest.values())
+
+
+@dataclass
+class Windower:
+    """Windowers for every asset of a stream: the edge agent's and offline scoring's shared front."""
+
+    spec: WindowSpec
+    assets: dict[str, AssetWindower] = field(default_factory=dict)
+
+    def asset(self, site: str, asset_id: str, asset_type: str | None = None) -> AssetWindower:
+        windower = self.assets.get(asset_id)
+        if windower is None:
+            windower = self.assets[asset_id] = AssetWindower(self.spec, site, asset_id, asset_type)
+        return windower
+
+    def add(self, message: Telemetry | LogRecord) -> AssetWindower:
+        if isinstance(message, Telemetry):
+            windower = self.asset(message.site, message.asset_id, message.asset_type)
+            windower.add_telemetry(message)
+        else:
+            windower = self.asset(message.site, message.asset_id)
+            windower.add_log(message)
+        return windower
+
+
+def windows_from_messages(messages: Iterable[Telemetry | LogRecord], spec: WindowSpec) -> Iterator[Window]:
+    """Every window of a finite, time-ordered message stream (a dataset directory), deterministically."""
+    windower = Windower(spec)
+    for message in messages:
+        yield from windower.add(message).ready()
+    for asset in windower.assets.values():
+        yield from asset.flush()

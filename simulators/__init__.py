@@ -1,0 +1,1 @@
+"""Sensor and log simulators: rotating machines with progressing faults, realistic log text, ground truth."""

@@ -1,0 +1,1 @@
+"""The Faust stream app: fault predictions -> deduplicated, escalating alerts -> database and alert feed."""
