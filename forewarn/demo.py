@@ -1,0 +1,398 @@
+"""`forewarn demo`: the whole system on one machine, on embedded defaults.
+
+    simulator ──MQTT──> broker ──> edge agent ──Kafka──> stream worker ──> SQLite
+                                                              └──> forewarn.alerts ──> this console
+
+Each part runs as its own child process (its own process group, its log under
+``STATE_DIR/logs``), exactly as it would in production; the demo only starts what is
+missing (a tansu Kafka unless ``kafka.bootstrap`` names one, an embedded MQTT broker
+unless the configured one answers), watches ``forewarn.alerts`` and
+``forewarn.predictions``, and stops everything on exit, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from forewarn.contracts import Alert, AlertState, FaultPrediction, GatewayStatus, decode
+from forewarn.errors import ContractError, ServiceUnavailable
+from forewarn.localbrokers import (
+    EmbeddedMqttBroker,
+    TansuBroker,
+    ensure_topics,
+    port_open,
+    stop_process_group,
+)
+from forewarn.settings import CommonSettings, load_settings
+
+DEMO_SITE = "demo"
+DEMO_GATEWAY = "demo-gateway"
+RUN_MARKER = "FOREWARN_DEMO_RUN"
+"""Set in every child's environment, so a test can prove that none outlives the demo."""
+
+
+@dataclass
+class DemoResult:
+    """What the demo saw, printed at the end (one JSON line with --json)."""
+
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    prediction_ids: set[str] = field(default_factory=set)
+    first_alert_s: float | None = None
+    first_prediction_s: float | None = None
+    duration_s: float = 0.0
+    state_dir: str = ""
+    kafka: str = ""
+    mqtt: str = ""
+    db_alerts: int | None = None
+    interrupted: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        by_fault: dict[str, int] = {}
+        for alert in self.alerts.values():
+            by_fault[alert.fault] = by_fault.get(alert.fault, 0) + 1
+        return {
+            "alerts": len(self.alerts),
+            "open_alerts": sum(a.state is not AlertState.RESOLVED for a in self.alerts.values()),
+            "alerts_by_fault": by_fault,
+            "predictions": len(self.prediction_ids),
+            "first_prediction_s": _round(self.first_prediction_s),
+            "first_alert_s": _round(self.first_alert_s),
+            "db_alerts": self.db_alerts,
+            "duration_s": round(self.duration_s, 1),
+            "state_dir": self.state_dir,
+            "kafka": self.kafka,
+            "mqtt": self.mqtt,
+            "interrupted": self.interrupted,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+class Demo:
+    """Starts the system, watches it for ``duration_s`` seconds, and always stops what it started."""
+
+    def __init__(
+        self, settings: CommonSettings, duration_s: float, speed: float, scenario: str, say: Any, config: Path | None
+    ) -> None:
+        self.settings = settings
+        self.duration_s = duration_s
+        self.speed = speed
+        self.scenario = scenario
+        self.say = say
+        self.config = config
+        self.logs = settings.state_dir / "logs"
+        self.run_id = uuid.uuid4().hex[:12]
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.started = time.monotonic()
+        self.result = DemoResult(state_dir=str(settings.state_dir))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> DemoResult:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with ExitStack() as stack:
+            try:
+                kafka = self._kafka(stack)
+                mqtt_url = self._mqtt(stack)
+                stack.callback(self._stop_children)  # before the brokers go (exit order is reversed)
+                stack.enter_context(_signals_ignored_on_exit())
+                self.result.kafka, self.result.mqtt = kafka, mqtt_url
+                self._start_parts(kafka, mqtt_url)
+                asyncio.run(self._watch(kafka))
+            except KeyboardInterrupt:
+                self.result.interrupted = True
+                self.say("demo: interrupted, stopping")
+        self.result.db_alerts = self._count_db_alerts()
+        self.result.duration_s = time.monotonic() - self.started
+        return self.result
+
+    def _start_parts(self, kafka: str, mqtt_url: str) -> None:
+        env = self._child_env(kafka, mqtt_url)
+        asyncio.run(self._prepare_topics(kafka))
+        self._spawn("stream", ["stream", "worker"], env)
+        self._spawn("edge", ["edge", "run"], env)
+        self._wait_gateway_online(mqtt_url, timeout=60)
+        play = ["simulate", "--scenario", self.scenario, "--speed", f"{self.speed:g}", "--duration", f"{self._sim_seconds():g}"]
+        self._spawn("simulator", play, env)
+        self.say(f"demo: simulator playing scenario {self.scenario!r} at {self.speed:g}x; watching alerts")
+
+    def _kafka(self, stack: ExitStack) -> str:
+        if self.settings.kafka.bootstrap:
+            self.say(f"demo: using Kafka at {self.settings.kafka.bootstrap}")
+            return self.settings.kafka.bootstrap
+        broker = TansuBroker(log_file=self.logs / "tansu.log")
+        broker.start()
+        stack.callback(broker.stop)
+        self.say(f"demo: started a local tansu Kafka broker on {broker.bootstrap}")
+        return broker.bootstrap
+
+    def _mqtt(self, stack: ExitStack) -> str:
+        mqtt = self.settings.mqtt
+        if port_open(mqtt.host, mqtt.port):
+            self.say(f"demo: using the MQTT broker at {mqtt.url}")
+            return mqtt.url
+        broker = EmbeddedMqttBroker(log_file=self.logs / "mqtt.log")
+        broker.start()
+        stack.callback(broker.stop)
+        self.say(f"demo: no MQTT broker at {mqtt.url}; started an embedded one at {broker.url}")
+        return broker.url
+
+    def _child_env(self, kafka: str, mqtt_url: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "FOREWARN_STATE_DIR": str(self.settings.state_dir),
+                "FOREWARN_KAFKA_BOOTSTRAP": kafka,
+                "FOREWARN_MQTT_URL": mqtt_url,
+                "FOREWARN_SITE": DEMO_SITE,
+                "FOREWARN_EDGE_GATEWAY_ID": DEMO_GATEWAY,
+                "PYTHONUNBUFFERED": "1",
+                RUN_MARKER: self.run_id,
+            }
+        )
+        if self.config is not None:
+            env["FOREWARN_CONFIG"] = str(self.config.resolve())
+        return env
+
+    async def _prepare_topics(self, kafka: str) -> None:
+        topics = self.settings.topics
+        kafka_settings = self.settings.kafka.model_copy(update={"bootstrap": kafka})
+        await ensure_topics(kafka_settings, [topics.kafka_predictions, topics.kafka_alerts, topics.kafka_deadletter])
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        log = (self.logs / f"{name}.log").open("ab")
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "forewarn.cli", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches the demo, which stops each child in order
+            )
+        finally:
+            log.close()
+        self.children.append((name, process))
+        self.say(f"demo: started {name} (pid {process.pid}, log {self.logs / (name + '.log')})")
+
+    def _stop_children(self) -> None:
+        # Stop in data-flow order so nothing in flight is left without its consumer.
+        for name, process in self.children:
+            stop_process_group(process, timeout=15)
+            self.say(f"demo: stopped {name} (exit {process.returncode})")
+        self.children.clear()
+
+    def _check_children(self) -> None:
+        for name, process in self.children:
+            if process.poll() is not None and not (name == "simulator" and process.returncode == 0):
+                tail = _tail(self.logs / f"{name}.log")
+                raise ServiceUnavailable(f"{name} exited with code {process.returncode}; last log lines:\n{tail}")
+
+    def _sim_seconds(self) -> float:
+        """Simulated seconds to play: the demo's duration at the chosen speed."""
+        return round(self.duration_s * self.speed)
+
+    # ------------------------------------------------------------------ watching
+
+    def _wait_gateway_online(self, mqtt_url: str, timeout: float) -> None:
+        """The gateway's retained status says online once it is subscribed: only then start the machines."""
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        from forewarn.settings import MqttSettings
+
+        broker = MqttSettings(url=mqtt_url)
+        topic = self.settings.topics.mqtt_gateway_status.format(gateway=DEMO_GATEWAY)
+        online = False
+
+        def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+            nonlocal online
+            try:
+                online = decode(bytes(message.payload), GatewayStatus).state == "online"
+            except ContractError:
+                online = False
+
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"forewarn-demo-{self.run_id}")
+        client.on_message = on_message
+        client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        client.connect(broker.host, broker.port)
+        client.loop_start()
+        try:
+            deadline = time.monotonic() + timeout
+            while not online:
+                self._check_children()
+                if time.monotonic() > deadline:
+                    raise ServiceUnavailable(f"the gateway did not report online on {topic} within {timeout:.0f} s")
+                time.sleep(0.1)
+        finally:
+            client.loop_stop()
+            client.disconnect()
+        self.say(f"demo: gateway {DEMO_GATEWAY} is online after {time.monotonic() - self.started:.1f} s")
+
+    async def _watch(self, kafka: str) -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        topics = self.settings.topics
+        consumer = AIOKafkaConsumer(
+            topics.kafka_alerts,
+            topics.kafka_predictions,
+            bootstrap_servers=kafka,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        deadline = self.started + self.duration_s
+        try:
+            while time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=250, max_records=2_000)
+                for tp, records in batches.items():
+                    for record in records:
+                        self._observe(tp.topic, record.value or b"")
+                self._check_children()
+        finally:
+            await consumer.stop()
+
+    def _observe(self, topic: str, value: bytes) -> None:
+        elapsed = time.monotonic() - self.started
+        try:
+            if topic == self.settings.topics.kafka_predictions:
+                prediction = decode(value, FaultPrediction)
+                if self.result.first_prediction_s is None:
+                    self.result.first_prediction_s = elapsed
+                    self.say(f"demo: first prediction after {elapsed:.1f} s ({prediction.asset_id}: {prediction.fault})")
+                self.result.prediction_ids.add(prediction.id)
+                return
+            alert = decode(value, Alert)
+        except ContractError as exc:
+            self.say(f"demo: ignoring a malformed message on {topic}: {exc}")
+            return
+        known = self.result.alerts.get(alert.id)
+        if known is not None and known.revision >= alert.revision:
+            return  # redelivery
+        self.result.alerts[alert.id] = alert
+        if self.result.first_alert_s is None:
+            self.result.first_alert_s = elapsed
+        self.say(_describe(alert, elapsed, new=known is None))
+
+    def _count_db_alerts(self) -> int | None:
+        """Alert rows in the database, read through the product's own CLI (the demo is its first user)."""
+        env = self._child_env(self.result.kafka, self.result.mqtt)
+        done = subprocess.run(
+            [sys.executable, "-m", "forewarn.cli", "alerts", "list", "--json", "--state", "all"],
+            capture_output=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            self.say(f"demo: could not list alerts from the database: {done.stderr.decode(errors='replace')[-500:]}")
+            return None
+        try:
+            return len(json.loads(done.stdout))
+        except (json.JSONDecodeError, TypeError):
+            return None
+
+
+def _describe(alert: Alert, elapsed: float, new: bool) -> str:
+    what = "NEW" if new else alert.state.value.upper()
+    ttf = f", ~{alert.ttf_hours:.1f} h to failure" if alert.ttf_hours is not None else ""
+    lines = [
+        f"[{elapsed:6.1f} s] {what:<12} {alert.severity.value:<8} {alert.asset_id}: {alert.fault} "
+        f"(p={alert.peak_probability:.2f}, {alert.occurrences} predictions{ttf})"
+    ]
+    evidence = alert.evidence
+    if evidence.channels:
+        top = ", ".join(f"{c.channel} {c.score:+.1f}σ" for c in evidence.channels[:3])
+        lines.append(f"{'':>12} channels: {top}")
+    if evidence.logs:
+        lines.append(f"{'':>12} log: {evidence.logs[0].text[:100]!r}")
+    return "\n".join(lines)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@contextmanager
+def _signals_ignored_on_exit() -> Iterator[None]:
+    """Once cleanup starts, a second Ctrl-C or SIGTERM must not cut it short and orphan a child."""
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the demo like Ctrl-C does: through the same cleanup."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler), signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+
+
+@click.command()
+@click.option("--duration", type=click.FloatRange(min=10), default=90.0, show_default=True, help="seconds to run")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="FOREWARN_STATE_DIR",
+    help="database, outbox and logs [default: $FOREWARN_STATE_DIR or ~/.local/state/forewarn]",
+)
+@click.option("--speed", type=click.FloatRange(min=1), default=60.0, show_default=True, help="simulated seconds per second")
+@click.option("--scenario", default="demo", show_default=True, help="shipped scenario name or TOML file")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="TOML settings file")
+@click.option("--json", "as_json", is_flag=True, help="print only one JSON summary line on stdout")
+def demo(duration: float, state_dir: Path | None, speed: float, scenario: str, config_file: Path | None, as_json: bool) -> None:
+    """Run the whole system on this machine: simulated plant, gateway, stream worker, alerts.
+
+    Starts a local Kafka (tansu) unless FOREWARN_KAFKA_BOOTSTRAP names one, uses the MQTT
+    broker at the configured URL or an embedded one, keeps a SQLite database under the
+    state directory, prints each alert as it lands and a summary at the end.
+    """
+    overrides: dict[str, Any] = {"site": DEMO_SITE}
+    if state_dir is not None:
+        overrides["state_dir"] = state_dir
+    settings = load_settings(CommonSettings, config_file, **overrides)
+
+    def say(text: str) -> None:
+        click.echo(text, err=as_json)
+
+    with _sigterm_as_interrupt():
+        result = Demo(settings, duration, speed, scenario, say, config_file).run()
+    summary = result.summary()
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(
+        f"\ndemo: {summary['alerts']} alerts ({summary['open_alerts']} open) from {summary['predictions']} predictions "
+        f"in {summary['duration_s']} s; first alert after {summary['first_alert_s']} s; "
+        f"{summary['db_alerts']} alert rows in {settings.database_url().removeprefix('sqlite:///')}"
+    )
