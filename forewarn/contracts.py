@@ -11,6 +11,7 @@ carry a ``schema_version`` so a consumer can refuse what it does not understand.
     ├── Alert                 stream -> operations   Kafka forewarn.alerts, MQTT forewarn/alerts/..., DB
     ├── GatewayStatus         edge -> subscribers    MQTT forewarn/gateways/<id>/status (retained)
     ├── DeadLetter            any -> investigation   Kafka forewarn.deadletter
+    ├── AlertCommand          operators -> stream    Kafka forewarn.stream.control (ack / resolve)
     ├── FaultEpisode          ground truth           DIR/labels.jsonl
     └── DatasetMeta           dataset description    DIR/meta.json
 
@@ -410,6 +411,32 @@ class DatasetMeta(WireModel):
 
 
 # --------------------------------------------------------------------------------------------
+# Operator actions (appended for the stream part)
+# --------------------------------------------------------------------------------------------
+
+
+class AlertCommand(WireModel):
+    """An operator's action on one alert, sent to the stream workers (keyed by asset id).
+
+    It travels through Kafka to the worker that owns the asset, so acknowledging or
+    resolving changes the aggregation state itself (not only a database row). ``id`` is
+    chosen by the sender; a worker applies each command id at most once.
+    """
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+    alert_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    action: Literal["acknowledge", "resolve"]
+    by: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "operator"
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    ts: Timestamp
+
+    @property
+    def asset_id(self) -> str:
+        """The asset the alert belongs to (alert ids are ``asset:fault:opened_ms``)."""
+        return self.alert_id.split(":", 1)[0]
+
+
+# --------------------------------------------------------------------------------------------
 # JSON helpers: the only way bytes become messages and back
 # --------------------------------------------------------------------------------------------
 
@@ -490,6 +517,7 @@ __all__ = [
     "SEVERITY_ORDER",
     "SIMULATED_FAULTS",
     "Alert",
+    "AlertCommand",
     "AlertState",
     "ChannelEvidence",
     "ChannelInfo",

@@ -1,0 +1,76 @@
+"""The worker's agents: aggregation (predictions + control -> alert changes) and the sink (alert changes -> DB, MQTT).
+
+Each agent is one ``async for`` loop over batches (``take_events``): batching is what
+keeps the per-prediction cost low enough for 10k predictions/s, and an event is acked
+(its offset committable) only after its whole batch has been processed, so a crash
+replays from the last committed offset, which the rules and the database's revision
+check make harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from forewarn.contracts import Alert, decode
+from forewarn.errors import ContractError
+
+if TYPE_CHECKING:
+    from stream.app import StreamApp
+
+log = logging.getLogger(__name__)
+
+SINK_BATCH = 500
+SINK_WITHIN_S = 0.05
+
+
+def register(s: StreamApp) -> None:
+    """Attach the agents, the clock and the rebalance hook to the app."""
+    from stream.app import AGGREGATE_AGENT, SINK_AGENT
+
+    app, settings, aggregator = s.app, s.settings, s.aggregator
+    batch, within = settings.stream.batch_size, settings.stream.batch_within_s
+
+    @app.agent(s.inputs, name=AGGREGATE_AGENT)
+    async def aggregate(stream: Any) -> None:
+        """Fold predictions, commands, heartbeats and ticks into entity state; publish alert changes."""
+        async for events in stream.take_events(batch, within):
+            await aggregator.process(events)
+
+    @app.agent(s.alerts, name=SINK_AGENT)
+    async def sink(stream: Any) -> None:
+        """Write alert changes to the database (retried through outages), then publish them on MQTT."""
+        async for events in stream.take_events(SINK_BATCH, SINK_WITHIN_S):
+            alerts = _decode_alerts(events)
+            await s.sink.write(alerts)
+            if s.publisher is not None:
+                for alert in alerts:
+                    s.publisher.publish(alert)
+
+    async def tick() -> None:
+        """The clock of liveness, re-notify and escalation: a tick per owned partition, via the control topic."""
+        control = settings.stream.control_topic
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == control}
+        await aggregator.send_ticks(owned)
+
+    def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        aggregator.forget()
+
+    app.timer(settings.stream.tick_s)(tick)
+    app.on_partitions_revoked.connect(on_revoked)
+
+
+def _decode_alerts(events: Any) -> list[Alert]:
+    alerts = []
+    for event in events:
+        try:
+            alerts.append(decode(event.value or b"", Alert))
+        except ContractError as exc:  # only our own agent writes here: a bad one is a bug, logged and skipped
+            log.error(
+                "sink skipped an invalid alert at %s[%s]@%s: %s",
+                event.message.topic,
+                event.message.partition,
+                event.message.offset,
+                exc,
+            )
+    return alerts

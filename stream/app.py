@@ -1,0 +1,162 @@
+"""The Faust app of a stream worker: its topics, its table, and the services that run beside the agents.
+
+    forewarn.predictions ─┐                                 ┌─> forewarn.alerts ──> sink agent ──> DB, MQTT
+                          ├─> aggregate agent (entity table)┤                  └──> feed tail ──> SSE, page
+    forewarn.stream.control ┘   ^ commands (web, CLI), heartbeats, ticks (timer)
+                                                            └─> forewarn.deadletter (bad input)
+
+Values travel as raw bytes and are decoded with ``forewarn.contracts.decode``: a bad
+payload is a dead letter, never a crashed agent (Faust's own serializers would crash it).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from mode import Service
+
+from stream.aggregate import Aggregator
+from stream.config import StreamSettings
+from stream.feed import AlertHub, AlertTail
+from stream.publish import MqttAlertPublisher
+from stream.sink import AsyncSink
+from stream.store import AlertStore
+from stream.web import FeedApi
+
+log = logging.getLogger(__name__)
+
+STATE_TABLE = "entity-state"
+"""Faust table: entity key ('a:<asset>' / 'g:<gateway>') -> EntityState JSON bytes."""
+AGGREGATE_AGENT = "aggregate"
+SINK_AGENT = "sink"
+
+
+def changelog_topic(settings: StreamSettings) -> str:
+    return f"{settings.stream.app_id}-{STATE_TABLE}-changelog"
+
+
+def topic_names(settings: StreamSettings) -> list[str]:
+    """Every topic the worker reads or writes, created with the app's partition count before Faust starts."""
+    t = settings.topics
+    return [t.kafka_predictions, settings.stream.control_topic, t.kafka_alerts, t.kafka_deadletter, changelog_topic(settings)]
+
+
+def _broker_options(settings: StreamSettings) -> dict[str, Any]:
+    kafka = settings.kafka
+    options: dict[str, Any] = {"broker": ";".join(f"kafka://{h}" for h in kafka.bootstrap.split(","))}
+    if kafka.sasl_mechanism:
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        options["broker_credentials"] = faust.SASLCredentials(
+            username=kafka.sasl_username or "",
+            password=password,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=kafka.client_options().get("ssl_context"),
+        )
+    elif kafka.security_protocol == "SSL":
+        options["broker_credentials"] = faust.SSLCredentials(kafka.client_options()["ssl_context"])
+    return options
+
+
+class FeedService(Service):
+    """The alert feed's web server, its Kafka tail and the MQTT publisher, started and stopped with the app."""
+
+    def __init__(self, stream_app: StreamApp, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stream_app = stream_app
+        self.runner: Any = None
+        self.url: str | None = None
+
+    async def on_start(self) -> None:
+        from aiohttp import web
+
+        s = self.stream_app
+        if s.publisher is not None:
+            s.publisher.start()
+        if not s.settings.stream.web_enabled:
+            return
+        await s.tail.start()
+        self.runner = web.AppRunner(s.api.routes(), access_log=None, shutdown_timeout=1.0)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, s.settings.stream.web_host, s.settings.stream.web_port)
+        try:
+            await site.start()
+        except OSError as exc:  # the feed is a view: aggregation and alert writes go on without it
+            log.error(
+                "alert feed not served: cannot listen on %s:%s: %s", s.settings.stream.web_host, s.settings.stream.web_port, exc
+            )
+            return
+        host, port = self.runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+        log.info("alert feed on %s", self.url)
+        if s.on_feed_started is not None:
+            s.on_feed_started(self.url)
+
+    async def on_stop(self) -> None:
+        s = self.stream_app
+        s.hub.close()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await s.tail.stop()
+        if s.publisher is not None:
+            s.publisher.stop()
+        s.sink.close()
+
+
+class StreamApp:
+    """One worker's Faust app and everything it owns, built from settings alone."""
+
+    def __init__(self, settings: StreamSettings, token: str, on_feed_started: Any = None) -> None:
+        self.settings = settings
+        self.on_feed_started = on_feed_started
+        partitions = settings.partitions
+        self.app = faust.App(
+            settings.stream.app_id,
+            **_broker_options(settings),
+            store="memory://",
+            topic_partitions=partitions,
+            broker_session_timeout=settings.kafka.session_timeout_s,
+            broker_heartbeat_interval=max(1.0, settings.kafka.session_timeout_s / 5),
+            consumer_auto_offset_reset="earliest",
+            web_enabled=False,  # the feed runs its own aiohttp server (SSE needs a streaming response)
+            stream_buffer_maxsize=max(4096, settings.stream.batch_size * 2),
+            producer_linger_ms=5,
+            producer_max_batch_size=1_000_000,
+            consumer_max_fetch_size=4 * 1024 * 1024,
+            table_cleanup_interval=3600.0,
+            topic_allow_declare=True,
+        )
+        raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        t = settings.topics
+        self.inputs = self.app.topic(t.kafka_predictions, settings.stream.control_topic, partitions=partitions, **raw)
+        self.alerts = self.app.topic(t.kafka_alerts, partitions=partitions, **raw)
+        self.control = self.app.topic(settings.stream.control_topic, partitions=partitions, **raw)
+        self.deadletter = self.app.topic(t.kafka_deadletter, partitions=partitions, **raw)
+        self.table = self.app.Table(
+            STATE_TABLE, default=None, partitions=partitions, key_type=str, key_serializer="json", value_serializer="raw"
+        )
+        self.aggregator = Aggregator(settings, self.table, self.alerts, self.control, self.deadletter)
+        self.sink = AsyncSink(AlertStore(settings.database_url(), settings.database.echo), settings.stream.db_retry_max_s)
+        self.hub = AlertHub()
+        self.tail = AlertTail(settings.kafka, t.kafka_alerts, self.hub)
+        self.publisher = MqttAlertPublisher(settings.mqtt, settings.topics) if settings.stream.mqtt_publish else None
+        self.api = FeedApi(self.sink, self.hub, self.send_command, token, self.stats)
+        self.feed = FeedService(self)
+        self.app.add_dependency(self.feed)
+        from stream.agents import register
+
+        register(self)
+
+    async def send_command(self, asset_id: str, value: bytes) -> None:
+        await self.control.send(key=asset_id.encode(), value=value)
+
+    def stats(self) -> dict[str, Any]:
+        counters = dict(self.aggregator.counters)
+        counters.update(
+            alerts_written=self.sink.written,
+            db_retries=self.sink.retries,
+            db_outage=self.sink.outage_since is not None,
+            mqtt_published=self.publisher.published if self.publisher else 0,
+        )
+        return counters

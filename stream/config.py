@@ -1,0 +1,186 @@
+"""Settings of a stream worker: the shared sections plus ``[stream]``.
+
+Rule parameters have one default set and a list of overrides, each naming a fault, an
+asset type, or both; the most specific override wins field by field::
+
+    [stream.rules.default]
+    threshold = 0.7
+    k = 3
+    n = 5
+
+    [[stream.rules.overrides]]          # cavitation is noisy: ask for more evidence
+    fault = "cavitation"
+    k = 4
+
+    [[stream.rules.overrides]]          # boiler feed pumps are critical: earlier, louder
+    asset_type = "boiler_feed_pump"
+    threshold = 0.6
+    high_ttf_hours = 72
+
+Environment: ``FOREWARN_STREAM='{"web_port": 7000}'`` (one JSON object for the section).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from forewarn.settings import CommonSettings
+
+
+class RuleParams(BaseModel):
+    """When a fault becomes an alert, how bad it is, and when it goes away."""
+
+    model_config = ConfigDict(frozen=True)
+
+    threshold: float = Field(0.7, gt=0, le=1, description="a prediction counts as a hit when P(fault) >= threshold")
+    k: int = Field(3, ge=1, le=64, description="hits needed among the last n predictions to raise an alert")
+    n: int = Field(5, ge=1, le=64, description="how many recent predictions the k-of-n rule looks at")
+    clear_threshold: float = Field(0.4, ge=0, lt=1, description="hysteresis: P(fault) below this counts as quiet")
+    quiet_predictions: int = Field(5, ge=1, le=64, description="consecutive quiet predictions needed to auto-resolve")
+    quiet_s: float = Field(60.0, ge=0, description="and at least this much event time since the last hit")
+    renotify_s: float = Field(900.0, gt=0, description="re-send an open, unacknowledged alert this often")
+    escalate_after_s: float = Field(1800.0, gt=0, description="raise severity one level while unacknowledged this long")
+    medium_probability: float = Field(0.8, ge=0, le=1, description="peak probability for at least medium severity")
+    high_probability: float = Field(0.9, ge=0, le=1, description="peak probability for at least high severity")
+    medium_ttf_hours: float = Field(72.0, ge=0, description="time to failure below which severity is at least medium")
+    high_ttf_hours: float = Field(24.0, ge=0, description="time to failure below which severity is at least high")
+    critical_ttf_hours: float = Field(4.0, ge=0, description="time to failure below which severity is critical")
+    persistent_occurrences: int = Field(20, ge=1, description="hits after which a persistent fault is one level worse")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RuleParams:
+        if self.k > self.n:
+            raise ValueError(f"k ({self.k}) must not exceed n ({self.n})")
+        if self.clear_threshold >= self.threshold:
+            raise ValueError(f"clear_threshold ({self.clear_threshold}) must be below threshold ({self.threshold})")
+        return self
+
+
+class RuleOverride(BaseModel):
+    """Some rule parameters for one fault, one asset type, or one fault on one asset type."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fault: str | None = Field(None, description="the fault this override applies to (None: every fault)")
+    asset_type: str | None = Field(None, description="the asset type it applies to (None: every type)")
+    threshold: float | None = None
+    k: int | None = None
+    n: int | None = None
+    clear_threshold: float | None = None
+    quiet_predictions: int | None = None
+    quiet_s: float | None = None
+    renotify_s: float | None = None
+    escalate_after_s: float | None = None
+    medium_probability: float | None = None
+    high_probability: float | None = None
+    medium_ttf_hours: float | None = None
+    high_ttf_hours: float | None = None
+    critical_ttf_hours: float | None = None
+    persistent_occurrences: int | None = None
+
+    @property
+    def specificity(self) -> int:
+        return (self.fault is not None) + 2 * (self.asset_type is not None)
+
+    def matches(self, fault: str, asset_type: str | None) -> bool:
+        return (self.fault is None or self.fault == fault) and (self.asset_type is None or self.asset_type == asset_type)
+
+    def values(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(exclude={"fault", "asset_type"}).items() if v is not None}
+
+
+class RuleSettings(BaseModel):
+    """The default rule and its overrides, resolved (and cached) per fault and asset type."""
+
+    model_config = ConfigDict(frozen=True)
+
+    default: RuleParams = RuleParams()
+    overrides: list[RuleOverride] = Field(default_factory=list)
+    minor_update_s: float = Field(
+        5.0,
+        ge=0,
+        description="an open alert's new occurrences are published at most this often (opening, "
+        "severity and state changes go out at once)",
+    )
+
+    @model_validator(mode="after")
+    def _overrides_valid(self) -> RuleSettings:
+        for override in self.overrides:  # validate every combination now, not on the first prediction
+            self.params(override.fault or "any", override.asset_type)
+        return self
+
+    def params(self, fault: str, asset_type: str | None) -> RuleParams:
+        """The parameters for one fault on one asset type: default, then matching overrides by specificity."""
+        key = (fault, asset_type)
+        cache = self._cache
+        if key not in cache:
+            merged = self.default.model_dump()
+            for override in sorted(self.overrides, key=lambda o: o.specificity):
+                if override.matches(fault, asset_type):
+                    merged.update(override.values())
+            cache[key] = RuleParams(**merged)
+        return cache[key]
+
+    @cached_property
+    def _cache(self) -> dict[tuple[str, str | None], RuleParams]:
+        return {}
+
+    @property
+    def window(self) -> int:
+        """How many recent predictions per asset the state must keep for every rule to be decidable."""
+        sizes = [self.default.n, self.default.quiet_predictions]
+        for override in self.overrides:
+            sizes += [override.n or 0, override.quiet_predictions or 0]
+        return max(sizes)
+
+    @property
+    def lowest_clear_threshold(self) -> float:
+        """Probabilities below every clear threshold are stored as zero (it keeps the state small)."""
+        values = [self.default.clear_threshold] + [o.clear_threshold for o in self.overrides if o.clear_threshold is not None]
+        return min(values)
+
+
+class LivenessSettings(BaseModel):
+    """A gateway or asset that goes quiet is a problem of its own."""
+
+    model_config = ConfigDict(frozen=True)
+
+    asset_silent_s: float = Field(300.0, gt=0, description="no prediction for an asset this long raises asset_silent")
+    gateway_silent_s: float = Field(300.0, gt=0, description="no prediction from a gateway this long raises gateway_silent")
+    severity: str = Field("high", pattern="^(low|medium|high|critical)$", description="severity of liveness alerts")
+
+
+class StreamSection(BaseModel):
+    """The stream worker's own settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    app_id: str = Field("forewarn-stream", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", description="Faust app id")
+    partitions: int | None = Field(None, ge=1, le=1024, description="partitions of the stream's topics (None: kafka.partitions)")
+    control_topic: str = Field("forewarn.stream.control", description="operator commands, heartbeats and ticks")
+    web_host: str = Field("127.0.0.1", description="address of the alert feed web server")
+    web_port: int = Field(6066, ge=0, le=65535, description="port of the alert feed (0: any free port)")
+    web_enabled: bool = Field(True, description="serve the alert feed (REST, SSE, page) from this worker")
+    api_token: SecretStr | None = Field(
+        None, description="token for acknowledge/resolve (None: generated once into STATE_DIR/stream-api-token)"
+    )
+    mqtt_publish: bool = Field(True, description="publish alert changes to MQTT (retained, QoS 1)")
+    tick_s: float = Field(1.0, gt=0, le=60, description="how often liveness, re-notify and escalation are checked")
+    batch_size: int = Field(2000, ge=1, le=100_000, description="predictions taken per batch by the aggregation agent")
+    batch_within_s: float = Field(0.05, gt=0, le=5, description="longest wait to fill a batch (adds to alert latency)")
+    db_retry_max_s: float = Field(10.0, gt=0, description="longest pause between database retries during an outage")
+    rules: RuleSettings = RuleSettings()
+    liveness: LivenessSettings = LivenessSettings()
+
+
+class StreamSettings(CommonSettings):
+    """A stream worker's settings: the shared sections plus ``[stream]``."""
+
+    stream: StreamSection = StreamSection()
+
+    @property
+    def partitions(self) -> int:
+        return self.stream.partitions or self.kafka.partitions

@@ -1,0 +1,274 @@
+"""Alert rules: deterministic functions of (state, input, now) that return the alert changes to publish.
+
+Nothing here does I/O, so the rules are property-tested directly and a replay of the
+same inputs on the same state yields the same alerts (same ids, same revisions).
+
+Lifecycle of one (asset, fault) alert::
+
+                k of last n predictions >= threshold
+      (none) ──────────────────────────────────────> OPEN ──acknowledge──> ACKNOWLEDGED
+        ^                                           │  ^ worsens (severity up)  │
+        │                                           │  └────────────────────────┘
+        │      quiet: last m predictions < clear_threshold and quiet_s since the last hit,
+        │      or an operator resolves it
+        └──────────────────────────── RESOLVED <────┴──────────────────────────┘
+
+While OPEN: re-published every ``renotify_s``; one severity level up every
+``escalate_after_s`` without acknowledgement. After a resolution only predictions newer
+than it count towards the next alert (hysteresis across episodes).
+"""
+
+from __future__ import annotations
+
+from forewarn.contracts import (
+    LIVENESS_FAULTS,
+    NORMAL,
+    SEVERITY_ORDER,
+    Alert,
+    AlertCommand,
+    AlertState,
+    FaultPrediction,
+    Severity,
+    alert_id,
+)
+from stream.config import RuleParams, RuleSettings
+from stream.state import EntityState, FaultTrack, WindowEntry
+
+SEVERITIES: list[Severity] = list(Severity)
+
+
+def severity_for(peak_probability: float, ttf_hours: float | None, occurrences: int, params: RuleParams) -> Severity:
+    """Severity from how sure the model is, how soon the machine fails, and how long the fault has persisted."""
+    level = 0
+    if peak_probability >= params.high_probability:
+        level = 2
+    elif peak_probability >= params.medium_probability:
+        level = 1
+    if ttf_hours is not None:
+        if ttf_hours <= params.critical_ttf_hours:
+            level = 3
+        elif ttf_hours <= params.high_ttf_hours:
+            level = max(level, 2)
+        elif ttf_hours <= params.medium_ttf_hours:
+            level = max(level, 1)
+    if occurrences >= params.persistent_occurrences:
+        level = min(3, level + 1)
+    return SEVERITIES[level]
+
+
+def hits(window: list[WindowEntry], fault: str, params: RuleParams, after: float = 0.0) -> list[WindowEntry]:
+    """The predictions among the last n whose probability for ``fault`` reaches the threshold (newer than ``after``)."""
+    return [e for e in window[-params.n :] if e.end > after and e.p(fault) >= params.threshold]
+
+
+def is_quiet(window: list[WindowEntry], fault: str, params: RuleParams, last_hit: float | None) -> bool:
+    """Hysteresis: the last m predictions are all below the clear threshold, and quiet_s has passed since the last hit."""
+    recent = window[-params.quiet_predictions :]
+    if len(recent) < params.quiet_predictions or any(e.p(fault) >= params.clear_threshold for e in recent):
+        return False
+    return last_hit is None or recent[-1].end - last_hit >= params.quiet_s
+
+
+def publish(track: FaultTrack, now: float, **changes: object) -> Alert:
+    """A new revision of the track's alert (with ``changes``), remembered as published at ``now``."""
+    assert track.alert is not None, "publish needs an alert"
+    alert = track.alert.model_copy(update={**changes, "revision": track.alert.revision + 1, "updated_at": now})
+    track.alert = Alert.model_validate(alert.model_dump())  # re-validated: a rule bug must not reach the wire
+    track.last_emit = now
+    track.dirty = False
+    return track.alert
+
+
+def _open(
+    state: EntityState, fault: str, found: list[WindowEntry], prediction: FaultPrediction, params: RuleParams, now: float
+) -> Alert:
+    decider = found[-1] if found[-1].id == prediction.id else next(e for e in found if e.id == prediction.id)
+    peak = max(e.p(fault) for e in found)
+    alert = Alert(
+        id=alert_id(state.id, fault, decider.end),
+        site=state.site,
+        asset_id=state.id,
+        asset_type=state.asset_type,
+        gateway_id=state.gateway_id,
+        fault=fault,
+        severity=severity_for(peak, decider.ttf_hours, len(found), params),
+        state=AlertState.OPEN,
+        first_seen=found[0].end,
+        last_seen=found[-1].end,
+        occurrences=len(found),
+        peak_probability=peak,
+        last_probability=decider.p(fault),
+        ttf_hours=decider.ttf_hours,
+        evidence=prediction.evidence,
+        model_version=prediction.model_version,
+        deciding_prediction_id=decider.id,
+        revision=1,
+        updated_at=now,
+    )
+    track = state.tracks.setdefault(fault, FaultTrack())
+    track.alert, track.last_hit, track.last_emit, track.last_escalation, track.dirty = alert, found[-1].end, now, now, False
+    return alert
+
+
+def _resolve(state: EntityState, fault: str, now: float, how: str) -> Alert:
+    track = state.tracks[fault]
+    alert = publish(track, now, state=AlertState.RESOLVED, resolved_at=now, resolution=how)
+    track.alert = None
+    track.last_hit = None
+    track.rearm_after = state.newest_end
+    return alert
+
+
+def apply_prediction(state: EntityState, prediction: FaultPrediction, rules: RuleSettings, now: float) -> list[Alert]:
+    """Fold one prediction into an asset's state; returns the alert changes to publish (often none)."""
+    changes: list[Alert] = []
+    state.site, state.gateway_id = prediction.site, prediction.gateway_id
+    state.asset_type = prediction.asset_type or state.asset_type
+    state.last_heard = max(state.last_heard, now)
+    silent = state.tracks.get("asset_silent")
+    if silent is not None and silent.is_open:
+        changes.append(_resolve(state, "asset_silent", now, "auto"))
+
+    floor = rules.lowest_clear_threshold
+    probs = {f: p for f, p in prediction.probabilities.items() if p >= floor and f != NORMAL and f not in LIVENESS_FAULTS}
+    entry = WindowEntry(end=prediction.window_end, id=prediction.id, probs=probs, ttf_hours=prediction.ttf_hours)
+    if not state.insert(entry, rules.window):
+        return changes
+    newest = state.window[-1] is entry
+
+    for fault in sorted(set(probs) | {f for f, t in state.tracks.items() if t.is_open and f not in LIVENESS_FAULTS}):
+        params = rules.params(fault, state.asset_type)
+        track = state.tracks.get(fault)
+        p = entry.p(fault)
+        if track is not None and track.is_open:
+            changes += _update_open(state, fault, track, entry, newest, prediction, params, now)
+        elif p >= params.threshold:
+            found = hits(state.window, fault, params, after=track.rearm_after if track else 0.0)
+            if len(found) >= params.k and entry in found:
+                changes.append(_open(state, fault, found, prediction, params, now))
+    changes += flush_minor(state, rules, now)
+    _forget_stale_tracks(state)
+    return changes
+
+
+def _update_open(
+    state: EntityState,
+    fault: str,
+    track: FaultTrack,
+    entry: WindowEntry,
+    newest: bool,
+    prediction: FaultPrediction,
+    params: RuleParams,
+    now: float,
+) -> list[Alert]:
+    assert track.alert is not None
+    alert, p = track.alert, entry.p(fault)
+    if p < params.threshold:
+        return [_resolve(state, fault, now, "auto")] if is_quiet(state.window, fault, params, track.last_hit) else []
+    peak = max(alert.peak_probability, p)
+    update: dict[str, object] = {
+        "occurrences": alert.occurrences + 1,
+        "last_seen": max(alert.last_seen, entry.end),
+        "peak_probability": peak,
+    }
+    if newest:
+        update |= {
+            "last_probability": p,
+            "ttf_hours": entry.ttf_hours,
+            "evidence": prediction.evidence,
+            "model_version": prediction.model_version,
+        }
+    track.last_hit = max(track.last_hit or entry.end, entry.end)
+    ttf = update.get("ttf_hours", alert.ttf_hours)
+    worse = severity_for(peak, ttf if isinstance(ttf, float) else None, alert.occurrences + 1, params)
+    if SEVERITY_ORDER[worse] > SEVERITY_ORDER[alert.severity]:
+        # it got worse: publish at once, and an acknowledged alert needs a new acknowledgement
+        track.last_escalation = now
+        changes = {"severity": worse, "escalations": alert.escalations + 1, "state": AlertState.OPEN}
+        return [publish(track, now, **update, **changes)]
+    track.alert = alert.model_copy(update=update)
+    track.dirty = True
+    return []
+
+
+def flush_minor(state: EntityState, rules: RuleSettings, now: float) -> list[Alert]:
+    """Publish alerts whose only changes are new occurrences, at most every ``minor_update_s``."""
+    return [
+        publish(track, now)
+        for track in state.tracks.values()
+        if track.dirty and track.is_open and now - track.last_emit >= rules.minor_update_s
+    ]
+
+
+def _forget_stale_tracks(state: EntityState) -> None:
+    """Drop closed tracks whose re-arm point fell out of the window: they can no longer matter (bounded state)."""
+    oldest = state.window[0].end if state.window else 0.0
+    for fault in [f for f, t in state.tracks.items() if t.alert is None and t.rearm_after < oldest]:
+        del state.tracks[fault]
+
+
+def apply_command(state: EntityState, command: AlertCommand, now: float) -> list[Alert]:
+    """An operator acknowledges or resolves an alert; each command id takes effect at most once."""
+    if not state.remember_command(command.id):
+        return []
+    for fault, track in state.tracks.items():
+        if track.alert is None or track.alert.id != command.alert_id or not track.is_open:
+            continue
+        if command.action == "resolve":
+            track.alert = track.alert.model_copy(update={"acknowledged_by": track.alert.acknowledged_by or command.by})
+            return [_resolve(state, fault, now, "operator")]
+        if track.alert.state is AlertState.OPEN:
+            track.last_escalation = now
+            return [publish(track, now, state=AlertState.ACKNOWLEDGED, acknowledged_by=command.by, acknowledged_at=now)]
+    return []
+
+
+def apply_tick(state: EntityState, rules: RuleSettings, now: float) -> list[Alert]:
+    """Time passes: re-notify and escalate unacknowledged alerts, publish pending minor updates."""
+    changes: list[Alert] = []
+    for fault, track in state.tracks.items():
+        if not track.is_open or track.alert is None:
+            continue
+        params = rules.params(fault, state.asset_type)
+        alert = track.alert
+        if alert.state is AlertState.OPEN and now - track.last_escalation >= params.escalate_after_s:
+            track.last_escalation = now
+            if alert.severity is not Severity.CRITICAL:
+                level = SEVERITIES[SEVERITY_ORDER[alert.severity] + 1]
+                changes.append(publish(track, now, severity=level, escalations=alert.escalations + 1))
+                continue
+        if alert.state is AlertState.OPEN and now - track.last_emit >= params.renotify_s:
+            changes.append(publish(track, now))
+    return changes + flush_minor(state, rules, now)
+
+
+def open_liveness_alert(state: EntityState, fault: str, silent_since: float, severity: Severity, now: float) -> Alert:
+    """Raise ``asset_silent`` / ``gateway_silent``; its id is fixed by when the silence began, so replays agree."""
+    opened = max(silent_since, state.last_heard)
+    alert = Alert(
+        id=alert_id(state.id, fault, opened),
+        site=state.site,
+        asset_id=state.id,
+        asset_type=state.asset_type if state.kind == "asset" else None,
+        gateway_id=state.gateway_id if state.kind == "asset" else state.id,
+        fault=fault,
+        severity=severity,
+        state=AlertState.OPEN,
+        first_seen=opened,
+        last_seen=opened,
+        occurrences=1,
+        peak_probability=1.0,
+        last_probability=1.0,
+        revision=1,
+        updated_at=now,
+    )
+    track = state.tracks.setdefault(fault, FaultTrack())
+    track.alert, track.last_emit, track.last_escalation, track.dirty = alert, now, now, False
+    state.silence_reported = state.last_heard
+    return alert
+
+
+def resolve_liveness(state: EntityState, fault: str, now: float) -> list[Alert]:
+    """The asset or gateway reports again: its silent alert resolves itself."""
+    track = state.tracks.get(fault)
+    return [_resolve(state, fault, now, "auto")] if track is not None and track.is_open else []
