@@ -53,7 +53,7 @@ def register(s: StreamApp) -> None:
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == control}
         await aggregator.send_ticks(owned)
 
-    def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         aggregator.forget()
 
     app.timer(settings.stream.tick_s)(tick)

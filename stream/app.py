@@ -134,7 +134,7 @@ class StreamApp:
         self.control = self.app.topic(settings.stream.control_topic, partitions=partitions, **raw)
         self.deadletter = self.app.topic(t.kafka_deadletter, partitions=partitions, **raw)
         self.table = self.app.Table(
-            STATE_TABLE, default=None, partitions=partitions, key_type=str, key_serializer="json", value_serializer="raw"
+            STATE_TABLE, default=None, partitions=partitions, key_type=str, value_type=bytes
         )
         self.aggregator = Aggregator(settings, self.table, self.alerts, self.control, self.deadletter)
         self.sink = AsyncSink(AlertStore(settings.database_url(), settings.database.echo), settings.stream.db_retry_max_s)
