@@ -1,0 +1,158 @@
+"""One real stream worker (a `forewarn stream worker` process on the session's tansu) shared by the feed, page and worker tests.
+
+Group joins on tansu cost seconds, so the worker starts once per session; each test
+uses its own asset ids. Topics, app id and state directory are unique to the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from forewarn.contracts import FaultPrediction, encode
+from forewarn.localbrokers import TansuBroker, free_port, stop_process_group
+
+TOKEN = "test-token"
+T = TypeVar("T")
+
+
+class RunningWorker:
+    """A worker subprocess and the means to feed it predictions and ask its feed questions."""
+
+    def __init__(self, bootstrap: str, state_dir: Path, mqtt_url: str) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.bootstrap = bootstrap
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.predictions = f"predictions-{suffix}"
+        self.alerts = f"alerts-{suffix}"
+        self.deadletter = f"deadletter-{suffix}"
+        self.env = dict(
+            os.environ,
+            FOREWARN_KAFKA_BOOTSTRAP=bootstrap,
+            FOREWARN_STATE_DIR=str(state_dir),
+            FOREWARN_MQTT_URL=mqtt_url,
+            FOREWARN_SITE="plant1",
+            FOREWARN_TOPICS_KAFKA_PREDICTIONS=self.predictions,
+            FOREWARN_TOPICS_KAFKA_ALERTS=self.alerts,
+            FOREWARN_TOPICS_KAFKA_DEADLETTER=self.deadletter,
+            FOREWARN_TOPICS_MQTT_ALERT=f"forewarn-test-{suffix}/alerts/{{site}}/{{asset}}",
+            FOREWARN_STREAM=json.dumps(
+                {
+                    "app_id": f"stream-test-{suffix}",
+                    "control_topic": f"control-{suffix}",
+                    "web_port": self.port,
+                    "api_token": TOKEN,
+                    "tick_s": 0.5,
+                    "batch_within_s": 0.02,
+                    "liveness": {"asset_silent_s": 6, "gateway_silent_s": 6},
+                    "rules": {"default": {"k": 3, "n": 5}, "minor_update_s": 0.5},
+                }
+            ),
+        )
+        self.mqtt_alert_prefix = f"forewarn-test-{suffix}/alerts"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = state_dir / "worker.log"
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "forewarn.cli", "stream", "worker"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.wait_for(lambda: self.get("/api/health"), timeout, "the worker's feed")
+        self.wait_for(lambda: "Setting newly assigned partitions" in self.log.read_text(errors="replace") or None, timeout, "a group join")
+
+    def stop(self) -> float:
+        """SIGTERM; returns how long the worker took to exit."""
+        assert self.process is not None
+        started = time.monotonic()
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        finally:
+            stop_process_group(self.process)
+        return time.monotonic() - started
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def produce(self, predictions: Iterable[FaultPrediction | tuple[bytes, bytes]]) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
+            await producer.start()
+            try:
+                for p in predictions:
+                    key, value = (p.asset_id.encode(), encode(p)) if isinstance(p, FaultPrediction) else p
+                    await producer.send(self.predictions, value, key=key)
+                await producer.flush()
+            finally:
+                await producer.stop()
+
+        asyncio.run(send())
+
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def get(self, path: str) -> Any:
+        try:
+            status, data = self.request("GET", path)
+        except OSError:
+            return None
+        return data if status == 200 else None
+
+    def alerts_of(self, asset: str, state: str = "all") -> list[dict[str, Any]]:
+        data = self.get(f"/api/alerts?asset={asset}&state={state}")
+        return data["alerts"] if data else []
+
+    @staticmethod
+    def wait_for(check: Callable[[], T | None], timeout: float = 30, what: str = "condition") -> T:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def worker(tansu: TansuBroker, mqtt_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    running = RunningWorker(tansu.bootstrap, tmp_path_factory.mktemp("stream-worker"), mqtt_url)
+    running.start()
+    try:
+        yield running
+    finally:
+        if running.process is not None and running.process.poll() is None:
+            running.stop()

@@ -1,0 +1,152 @@
+"""A real worker on tansu turns predictions into one alert row per problem, serves it over REST, SSE, MQTT and the CLI, survives replays and a crash, and stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import urllib.request
+
+import paho.mqtt.client as mqtt
+from click.testing import CliRunner
+from paho.mqtt.enums import CallbackAPIVersion
+
+from forewarn.cli import main
+from stream.synthetic import prediction
+from tests.stream.conftest import TOKEN, RunningWorker
+
+FAULT = "bearing_outer_race"
+
+
+def episode(asset: str, start: float, n: int = 8, fault: str = FAULT, ttf: float | None = 30.0) -> list:
+    """Two healthy windows, then a fault the model is sure of."""
+    return [
+        prediction(asset, start + 10 * i, fault if i >= 2 else "normal", 0.93, ttf_hours=ttf if i >= 2 else None) for i in range(n)
+    ]
+
+
+def test_an_alert_reaches_the_database_the_feed_and_mqtt(worker: RunningWorker) -> None:
+    received: queue.Queue[bytes] = queue.Queue()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.on_message = lambda c, u, m: received.put(m.payload)
+    client.connect("127.0.0.1", 1883)
+    client.subscribe(f"{worker.mqtt_alert_prefix}/plant1/feed-1", qos=1)
+    client.loop_start()
+    try:
+        start = time.time() - 200
+        worker.produce(episode("feed-1", start) + [(b"feed-1", b"{not json")])
+        (alert,) = worker.wait_for(lambda: worker.alerts_of("feed-1"), 30, "the alert row")
+        assert alert["fault"] == FAULT and alert["state"] == "open" and alert["severity"] == "high"
+        assert alert["id"] == f"feed-1:{FAULT}:{round((start + 40) * 1000)}"  # decided by the third hit
+        assert alert["evidence"]["channels"][0]["channel"] == "vibration_rms"
+        message = json.loads(received.get(timeout=15))
+        assert message["id"] == alert["id"]
+        health = worker.get("/api/health")
+        assert health["dead_letters"] >= 1
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_rest_lists_filters_pages_and_guards_writes(worker: RunningWorker) -> None:
+    start = time.time() - 300
+    worker.produce([p for a in ("rest-1", "rest-2", "rest-3") for p in episode(a, start)])
+    worker.wait_for(lambda: all(worker.alerts_of(a) for a in ("rest-1", "rest-2", "rest-3")), 30, "three alerts")
+    status, page = worker.request("GET", f"/api/alerts?state=open&fault={FAULT}&limit=2")
+    assert status == 200 and len(page["alerts"]) == 2 and page["total"] >= 3
+    status, page2 = worker.request("GET", f"/api/alerts?state=open&fault={FAULT}&limit=2&offset=2")
+    assert not {a["id"] for a in page["alerts"]} & {a["id"] for a in page2["alerts"]}
+    assert worker.request("GET", "/api/alerts?state=bogus")[0] == 400
+    alert_id = worker.alerts_of("rest-1")[0]["id"]
+    status, one = worker.request("GET", f"/api/alerts/{alert_id}")
+    assert status == 200 and one["history"][0]["change"] == "opened"
+    assert worker.request("GET", "/api/alerts/nope:x:1")[0] == 404
+    assert worker.request("POST", f"/api/alerts/{alert_id}/acknowledge", {})[0] == 401
+    assert worker.request("POST", f"/api/alerts/{alert_id}/acknowledge", {}, token="wrong")[0] == 401
+    status, answer = worker.request("POST", f"/api/alerts/{alert_id}/resolve", {"by": "ana"}, token=TOKEN)
+    assert status == 202 and answer["action"] == "resolve"
+    resolved = worker.wait_for(lambda: [a for a in worker.alerts_of("rest-1") if a["state"] == "resolved"], 20, "resolution")
+    assert resolved[0]["resolution"] == "operator"
+
+
+def test_sse_sends_a_snapshot_then_each_change(worker: RunningWorker) -> None:
+    events: queue.Queue[tuple[str, dict]] = queue.Queue()
+
+    def listen() -> None:
+        with urllib.request.urlopen(worker.url + "/api/events", timeout=30) as stream:
+            name = None
+            for raw in stream:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: ") and name:
+                    events.put((name, json.loads(line[6:])))
+                    if name == "alert" and json.loads(line[6:])["asset_id"] == "sse-1":
+                        return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    name, snapshot = events.get(timeout=10)
+    assert name == "snapshot" and isinstance(snapshot["alerts"], list)
+    worker.produce(episode("sse-1", time.time() - 100))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        name, data = events.get(timeout=30)
+        if name == "alert" and data["asset_id"] == "sse-1":
+            assert data["state"] == "open" and data["revision"] >= 1
+            break
+    thread.join(5)
+
+
+def test_cli_lists_and_acknowledges_through_the_feed(worker: RunningWorker) -> None:
+    worker.produce(episode("cli-1", time.time() - 100))
+    (alert,) = worker.wait_for(lambda: worker.alerts_of("cli-1"), 30, "the alert")
+    runner = CliRunner()
+    env = {k: v for k, v in worker.env.items() if k.startswith("FOREWARN_")}
+    listed = runner.invoke(main, ["alerts", "list", "--json", "--state", "all", "--state-dir", str(worker.state_dir)], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert alert["id"] in {a["id"] for a in json.loads(listed.output)}
+    table = runner.invoke(main, ["alerts", "list", "--state-dir", str(worker.state_dir)], env=env)
+    assert alert["id"] in table.output
+    acked = runner.invoke(main, ["alerts", "ack", alert["id"], "--by", "cli-user", "--state-dir", str(worker.state_dir)], env=env)
+    assert acked.exit_code == 0, acked.output
+    (now,) = worker.wait_for(lambda: [a for a in worker.alerts_of("cli-1") if a["state"] == "acknowledged"], 20, "the ack")
+    assert now["acknowledged_by"] == "cli-user"
+    missing = runner.invoke(main, ["alerts", "ack", "x:y:1", "--url", "http://127.0.0.1:9"], env=env)
+    assert missing.exit_code != 0 and "cannot reach" in missing.output
+
+
+def test_silent_assets_and_gateways_raise_liveness_alerts(worker: RunningWorker) -> None:
+    worker.produce([prediction("quiet-1", time.time() - 50, "normal", 0.99, gateway="gw-quiet")])
+    silent = worker.wait_for(lambda: [a for a in worker.alerts_of("quiet-1") if a["fault"] == "asset_silent"], 30, "asset_silent")
+    assert silent[0]["state"] == "open"
+    gateway = worker.wait_for(lambda: worker.alerts_of("gw-quiet"), 30, "gateway_silent")
+    assert gateway[0]["fault"] == "gateway_silent"
+    worker.produce([prediction("quiet-1", time.time() - 10, "normal", 0.99, gateway="gw-quiet")])
+    worker.wait_for(lambda: all(a["state"] == "resolved" for a in worker.alerts_of("quiet-1") + worker.alerts_of("gw-quiet")), 20, "recovery")
+
+
+def test_replays_and_a_crash_create_no_duplicate_alert(worker: RunningWorker) -> None:
+    start = time.time() - 400
+    batch = episode("replay-1", start, n=10)
+    worker.produce(batch)
+    (first,) = worker.wait_for(lambda: [a for a in worker.alerts_of("replay-1") if a["fault"] == FAULT], 30, "the alert")
+    worker.produce(batch + batch)  # at-least-once redelivery, twice over
+    time.sleep(3)
+    alerts = [a for a in worker.alerts_of("replay-1") if a["fault"] == FAULT]
+    assert [a["id"] for a in alerts] == [first["id"]]
+    revision = worker.get(f"/api/alerts/{first['id']}")["revision"]
+
+    worker.kill()  # a crash: recovery from the changelog plus a replay from the committed offset
+    worker.start()
+    worker.produce(batch + [prediction("replay-1", start + 200, FAULT, 0.95)])
+    worker.wait_for(lambda: worker.get(f"/api/alerts/{first['id']}")["revision"] > revision, 30, "the new hit's update")
+    alerts = [a for a in worker.alerts_of("replay-1") if a["fault"] == FAULT]
+    assert [a["id"] for a in alerts] == [first["id"]]
+    history = worker.get(f"/api/alerts/{first['id']}")["history"]
+    revisions = [h["revision"] for h in history]
+    assert revisions == sorted(set(revisions)) and revisions[-1] > revision
+
+    took = worker.stop()
+    assert took < 10 and worker.process is not None and worker.process.returncode == 0
