@@ -1,0 +1,71 @@
+"""An operator watching the alert page in a real headless Chromium sees a new alert arrive live and acknowledges it."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from stream.synthetic import prediction
+from tests.stream.conftest import TOKEN, RunningWorker
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,900",
+]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    if not Path(CHROMIUM).exists() or not Path(CHROMEDRIVER).exists():
+        pytest.fail("chromium and chromium-driver are not installed: run scripts/services")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ARGS:
+        options.add_argument(arg)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "driver.log")), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_the_page_shows_a_new_alert_live_and_acknowledges_it(worker: RunningWorker, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    browser.get(worker.url + "/")
+    wait = WebDriverWait(browser, 30)
+    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "live"))
+    token = browser.find_element(By.ID, "token")
+    token.clear()
+    token.send_keys(TOKEN)
+    browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", token)
+
+    worker.produce([prediction("page-1", time.time() - 100 + 10 * i, "cavitation", 0.97, ttf_hours=3.0) for i in range(5)])
+    row_css = "tr[data-alert-id^='page-1:cavitation:']"
+    row = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, row_css)))
+    assert "CRITICAL" in row.text.upper() and "3.0 h" in row.text and "vibration_rms" in row.text
+    browser.save_screenshot(str(tmp_path / "alert.png"))
+
+    row.find_element(By.CSS_SELECTOR, "button.action-acknowledge").click()
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row_css} td.state"), "acknowledged"))
+    alert_id = browser.find_element(By.CSS_SELECTOR, row_css).get_attribute("data-alert-id")
+    stored = worker.get(f"/api/alerts/{alert_id}")
+    assert stored["state"] == "acknowledged" and stored["acknowledged_by"] == "web"
