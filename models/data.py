@@ -1,0 +1,186 @@
+"""Dataset directories -> labelled windows as arrays, cut by the shared windowing and cached to .npz.
+
+Training, validation and the compression report read windows through here; the runtime's
+``evaluate`` reads the same directories through the same ``windows_from_messages``. A
+window's label is the fault whose episode covers its end (else "normal"), and its time to
+failure is known where the episode's failure is (``forewarn.dataset.label_at``).
+
+No torch: this is numpy over the dataset format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from forewarn.contracts import FaultEpisode
+from forewarn.dataset import LABELS, MESSAGES, iter_messages, label_at, read_labels, read_meta
+from models.windowing import Window, WindowSpec, windows_from_messages
+
+CACHE_VERSION = 1
+
+
+class LogRow(NamedTuple):
+    """A log line as training keeps it (what featurisation reads of a LogRecord)."""
+
+    ts: float
+    level: str
+    text: str
+
+
+@dataclass
+class WindowTable:
+    """Labelled windows of one or more dataset directories, as arrays."""
+
+    stats: np.ndarray  # (N, steps, C, 4) float32, NaN where no sample
+    counts: np.ndarray  # (N, steps, C) int32
+    ends: np.ndarray  # (N,) float64
+    ttf_hours: np.ndarray  # (N,) float32, NaN when unknown
+    labels: list[str]
+    asset_ids: list[str]
+    asset_types: list[str | None]
+    logs: list[tuple[LogRow, ...]]
+    source: np.ndarray  # (N,) int32: index into sources
+    sources: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, index: np.ndarray) -> WindowTable:
+        idx = [int(i) for i in index]
+        return WindowTable(
+            stats=self.stats[index],
+            counts=self.counts[index],
+            ends=self.ends[index],
+            ttf_hours=self.ttf_hours[index],
+            labels=[self.labels[i] for i in idx],
+            asset_ids=[self.asset_ids[i] for i in idx],
+            asset_types=[self.asset_types[i] for i in idx],
+            logs=[self.logs[i] for i in idx],
+            source=self.source[index],
+            sources=list(self.sources),
+        )
+
+    @staticmethod
+    def concat(tables: Sequence[WindowTable]) -> WindowTable:
+        assert tables, "nothing to concatenate"
+        sources: list[str] = []
+        shifted = []
+        for t in tables:
+            shifted.append(t.source + len(sources))
+            sources += t.sources
+        return WindowTable(
+            stats=np.concatenate([t.stats for t in tables]),
+            counts=np.concatenate([t.counts for t in tables]),
+            ends=np.concatenate([t.ends for t in tables]),
+            ttf_hours=np.concatenate([t.ttf_hours for t in tables]),
+            labels=[x for t in tables for x in t.labels],
+            asset_ids=[x for t in tables for x in t.asset_ids],
+            asset_types=[x for t in tables for x in t.asset_types],
+            logs=[x for t in tables for x in t.logs],
+            source=np.concatenate(shifted).astype(np.int32),
+            sources=sources,
+        )
+
+
+def labelled_windows(directory: Path, spec: WindowSpec) -> Iterator[tuple[Window, str, float | None]]:
+    """Every window of a dataset directory with its label and hours to failure."""
+    episodes: dict[str, list[FaultEpisode]] = defaultdict(list)
+    for episode in read_labels(directory):
+        episodes[episode.asset_id].append(episode)
+    types = read_meta(directory).assets
+    for window in windows_from_messages(iter_messages(directory), spec):
+        if window.asset_type is None and types.get(window.asset_id):
+            window = replace(window, asset_type=types[window.asset_id])
+        label, ttf = label_at(episodes[window.asset_id], window.asset_id, window.end)
+        yield window, label, ttf
+
+
+def read_windows(directory: Path, spec: WindowSpec) -> WindowTable:
+    stats, counts, ends, ttfs, labels, ids, types, logs = [], [], [], [], [], [], [], []
+    for window, label, ttf in labelled_windows(directory, spec):
+        stats.append(window.stats)
+        counts.append(window.counts)
+        ends.append(window.end)
+        ttfs.append(np.nan if ttf is None else ttf)
+        labels.append(label)
+        ids.append(window.asset_id)
+        types.append(window.asset_type)
+        logs.append(tuple(LogRow(r.ts, r.level, r.text) for r in window.logs))
+    c = len(spec.channels)
+    return WindowTable(
+        stats=np.stack(stats) if stats else np.zeros((0, spec.steps, c, 4), np.float32),
+        counts=np.stack(counts) if counts else np.zeros((0, spec.steps, c), np.int32),
+        ends=np.asarray(ends, dtype=np.float64),
+        ttf_hours=np.asarray(ttfs, dtype=np.float32),
+        labels=labels,
+        asset_ids=ids,
+        asset_types=types,
+        logs=logs,
+        source=np.zeros(len(labels), dtype=np.int32),
+        sources=[str(Path(directory).resolve())],
+    )
+
+
+def _cache_key(directory: Path, spec: WindowSpec) -> str:
+    parts: list[object] = [CACHE_VERSION, str(Path(directory).resolve()), spec.to_dict()]
+    for name in (MESSAGES, LABELS):
+        stat = (Path(directory) / name).stat()
+        parts.append((name, stat.st_size, stat.st_mtime_ns))
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None) -> WindowTable:
+    """read_windows, kept in cache_dir/windows-<key>.npz (the key covers the files' size and mtime and the spec)."""
+    if cache_dir is None:
+        return read_windows(directory, spec)
+    path = Path(cache_dir) / f"windows-{_cache_key(directory, spec)}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            return WindowTable(
+                stats=z["stats"],
+                counts=z["counts"],
+                ends=z["ends"],
+                ttf_hours=z["ttf_hours"],
+                labels=meta["labels"],
+                asset_ids=meta["asset_ids"],
+                asset_types=meta["asset_types"],
+                logs=[tuple(LogRow(*r) for r in lines) for lines in meta["logs"]],
+                source=z["source"],
+                sources=meta["sources"],
+            )
+    table = read_windows(directory, spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {k: getattr(table, k) for k in ("labels", "asset_ids", "asset_types", "logs", "sources")}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(
+        tmp,
+        stats=table.stats,
+        counts=table.counts,
+        ends=table.ends,
+        ttf_hours=table.ttf_hours,
+        source=table.source,
+        meta=np.array(json.dumps(meta)),
+    )
+    tmp.replace(path)
+    return table
+
+
+def load_tables(directories: Sequence[Path], spec: WindowSpec, cache_dir: Path | None) -> WindowTable:
+    return WindowTable.concat([cached_windows(Path(d), spec, cache_dir) for d in directories])
+
+
+def dataset_channels(directories: Sequence[Path]) -> tuple[str, ...]:
+    """The union of the channels the datasets' meta.json files declare, sorted."""
+    names: set[str] = set()
+    for d in directories:
+        names |= set(read_meta(Path(d)).channels)
+    return tuple(sorted(names))

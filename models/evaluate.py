@@ -1,0 +1,102 @@
+"""`forewarn model evaluate`: a bundle's quality, latency and size on dataset directories, through the runtime.
+
+Windows are cut by the bundle's own WindowSpec with the shared windowing, scored by the same
+``Predictor`` the gateway runs (featurisation, ONNX Runtime, evidence), and compared with
+ground truth from labels.jsonl. No torch.
+
+Latency is measured on real windows of the dataset after a warm-up, one thread:
+``latency_ms_p50``/``p99`` is ``Predictor.predict([window])`` per window (featurisation, graph
+and evidence: what the gateway pays per window), ``onnx_latency_ms_p50`` the graph alone at
+batch 1, ``windows_per_s`` the whole predict path on batches of 64.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.bundle import bundle_bytes
+from models.data import labelled_windows
+from models.metrics import summary
+from models.runtime import Bundle, Predictor
+from models.windowing import Window
+
+TIMED_WINDOWS = 200
+
+
+def _truth(directories: Sequence[Path], bundle: Bundle, limit: int | None) -> tuple[list[Window], list[str], np.ndarray]:
+    windows, labels, ttf = [], [], []
+    for directory in directories:
+        for window, label, hours in labelled_windows(Path(directory), bundle.spec):
+            windows.append(window)
+            labels.append(label)
+            ttf.append(np.nan if hours is None else hours)
+            if limit is not None and len(windows) >= limit:
+                return windows, labels, np.asarray(ttf)
+    return windows, labels, np.asarray(ttf)
+
+
+def evaluate(
+    bundle: Bundle, directories: Sequence[Path], threads: int = 1, limit: int | None = None, timed: int = TIMED_WINDOWS
+) -> dict[str, Any]:
+    """Every number `model evaluate --json` prints."""
+    predictor = Predictor(bundle, threads=threads)
+    windows, truth, true_ttf = _truth(directories, bundle, limit)
+    labels = list(bundle.labels) + sorted({t for t in truth if t not in bundle.labels})  # unknown faults count as misses
+    k = len(labels)
+    probs = np.zeros((len(windows), k))
+    anomaly = np.zeros(len(windows))
+    pred_ttf = np.full(len(windows), np.nan)
+    for at in range(0, len(windows), 256):
+        for i, out in enumerate(predictor.predict(windows[at : at + 256]), start=at):
+            probs[i, : len(bundle.labels)] = [out.probabilities[label] for label in bundle.labels]
+            anomaly[i] = out.anomaly_score
+            pred_ttf[i] = np.nan if out.ttf_hours is None else out.ttf_hours
+    y = np.array([labels.index(t) for t in truth], dtype=np.int64)
+    result: dict[str, Any] = {"model_version": bundle.version, "datasets": [str(d) for d in directories], "labels": labels}
+    result.update(summary(y, probs, anomaly, true_ttf, pred_ttf, labels))
+    result.update(timing(predictor, windows, timed))
+    result["bundle_bytes"] = bundle_bytes(bundle.path)
+    return result
+
+
+def timing(predictor: Predictor, windows: Sequence[Window], timed: int = TIMED_WINDOWS) -> dict[str, Any]:
+    """Per-window latency of the whole predict path (batch 1), of the graph alone, and batched throughput."""
+    if not windows:
+        return {"latency_ms_p50": None, "latency_ms_p99": None, "onnx_latency_ms_p50": None, "windows_per_s": None}
+    rng = np.random.default_rng(0)
+    sample = [windows[i] for i in rng.choice(len(windows), size=min(timed, len(windows)), replace=False)]
+    for w in sample[:20]:  # warm-up: sessions, caches, tokenizer
+        predictor.predict([w])
+    per_window = []
+    for w in sample:
+        t0 = time.perf_counter()
+        predictor.predict([w])
+        per_window.append(time.perf_counter() - t0)
+    features = predictor.featuriser(sample)
+    graph = []
+    for i in range(len(sample)):
+        one = type(features)(features.sensors[i : i + 1], features.tokens[i : i + 1], features.line_index[i : i + 1])
+        t0 = time.perf_counter()
+        predictor.run(one)
+        graph.append(time.perf_counter() - t0)
+    batch = (sample * (1 + 64 // len(sample)))[:64]
+    predictor.predict(batch)
+    batched = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        predictor.predict(batch)
+        batched.append(time.perf_counter() - t0)
+    return {
+        "latency_ms_p50": round(statistics.median(per_window) * 1e3, 3),
+        "latency_ms_p99": round(float(np.percentile(per_window, 99)) * 1e3, 3),
+        "onnx_latency_ms_p50": round(statistics.median(graph) * 1e3, 3),
+        "windows_per_s": round(64 / statistics.median(batched), 1),
+        "timed_windows": len(sample),
+        "threads": predictor.session.get_session_options().intra_op_num_threads,
+    }

@@ -1,0 +1,131 @@
+"""Training data preparation: windows -> split by asset -> baseline, trimmed vocabulary, features.
+
+Everything the later stages need is derived from the training split only (the healthy
+baseline, the trimmed vocabulary), so validation windows are as unseen as a new plant's.
+Featurised arrays are cached in the run directory (``features-<key>.npz``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from forewarn.contracts import NORMAL, SIMULATED_FAULTS
+from models.data import WindowTable, dataset_channels, load_tables
+from models.errors import TrainingError
+from models.features import Features, FeatureSpec, Featuriser, Normaliser
+from models.profiles import Profile
+from models.tokenizer import LogTokenizer, base_tokenizer_path, log_text, trim_vocabulary
+from models.train import Arrays
+from models.windowing import WindowSpec
+
+
+@dataclass
+class Prepared:
+    spec: WindowSpec
+    features: FeatureSpec
+    labels: tuple[str, ...]
+    normaliser: Normaliser
+    tokenizer_json: str
+    full_ids: np.ndarray  # (V_student,) MiniLM id of each trimmed id
+    train: Arrays
+    val: Arrays
+    val_features: Features
+    train_features: Features
+    facts: dict[str, object]
+
+
+def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
+    step = prof.length_s / prof.steps
+    return WindowSpec(
+        channels=channels,
+        length_s=prof.length_s,
+        hop_s=prof.hop_s,
+        steps=prof.steps,
+        max_log_lines=prof.max_log_lines,
+        grace_s=step,
+    )
+
+
+def label_map(seen: set[str]) -> tuple[str, ...]:
+    """normal first, then the simulator's faults in catalogue order, then any other fault, sorted."""
+    faults = [f for f in SIMULATED_FAULTS if f in seen] + sorted(seen - set(SIMULATED_FAULTS) - {NORMAL})
+    return (NORMAL, *faults)
+
+
+def split(table: WindowTable, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Hold out whole assets; fall back to the last part of each asset's timeline when that starves a class."""
+    keys = [f"{table.sources[s]}|{a}" for s, a in zip(table.source, table.asset_ids, strict=True)]
+    val = np.array([zlib.crc32(f"{seed}|{k}".encode()) % 10_000 < fraction * 10_000 for k in keys])
+    classes = set(table.labels)
+    if {table.labels[i] for i in np.flatnonzero(~val)} == classes and fraction * 0.3 < val.mean() < 0.5:
+        return np.flatnonzero(~val), np.flatnonzero(val), "by asset"
+    val = np.zeros(len(table), dtype=bool)
+    for key in set(keys):
+        rows = np.flatnonzero(np.array(keys) == key)
+        rows = rows[np.argsort(table.ends[rows])]
+        val[rows[int(len(rows) * (1 - fraction)) :]] = True
+    return np.flatnonzero(~val), np.flatnonzero(val), "by time within each asset (too few assets to hold some out)"
+
+
+def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Callable[[str], None] = print) -> Prepared:
+    channels = dataset_channels(directories)
+    if not channels:
+        raise TrainingError("the datasets' meta.json files declare no channels")
+    spec = window_spec(prof, channels)
+    feats = FeatureSpec(log_tokens=prof.log_tokens, line_tokens=prof.line_tokens)
+    table = load_tables(directories, spec, run_dir / "cache")
+    if len(table) == 0:
+        raise TrainingError(f"no complete windows of {prof.length_s:g} s in {', '.join(map(str, directories))}")
+    labels = label_map(set(table.labels))
+    if len(labels) < 2:
+        raise TrainingError("the datasets hold a single class: training needs normal and faulty windows")
+    echo(f"windows: {len(table):,} from {len(directories)} dataset(s), {len(channels)} channels, {len(labels)} classes")
+    train_idx, val_idx, how = split(table, prof.val_fraction, prof.seed)
+    rng = np.random.default_rng(prof.seed)
+    if len(train_idx) > prof.max_windows:
+        train_idx = np.sort(rng.choice(train_idx, prof.max_windows, replace=False))
+    train_t, val_t = table.take(train_idx), table.take(val_idx)
+    y_train = np.array([labels.index(x) for x in train_t.labels])
+    normaliser = Normaliser.fit(channels, train_t.stats, train_t.counts, train_t.asset_types, y_train == 0)
+    texts = [log_text(r.level, r.text) for lines in train_t.logs for r in lines]
+    tokenizer_json, full_ids = trim_vocabulary(base_tokenizer_path().read_text(), texts)
+    tok_path = run_dir / "tokenizer.json"
+    tok_path.write_text(tokenizer_json)
+    featuriser = Featuriser(spec, feats, normaliser, LogTokenizer.from_file(tok_path))
+    key = hashlib.sha256(
+        json.dumps([table.sources, spec.to_dict(), feats.to_dict(), prof.to_dict(), labels]).encode()
+    ).hexdigest()[:16]
+    train_a, train_f = _featurise(featuriser, train_t, labels, run_dir / f"features-train-{key}.npz")
+    val_a, val_f = _featurise(featuriser, val_t, labels, run_dir / f"features-val-{key}.npz")
+    echo(f"split {how}: {len(train_a):,} training, {len(val_a):,} validation windows; vocabulary {len(full_ids):,} pieces")
+    facts = {
+        "datasets": table.sources,
+        "windows": len(table),
+        "train_windows": len(train_a),
+        "val_windows": len(val_a),
+        "split": how,
+        "class_counts": {label: int((y_train == i).sum()) for i, label in enumerate(labels)},
+        "vocabulary": len(full_ids),
+    }
+    return Prepared(spec, feats, labels, normaliser, tokenizer_json, full_ids, train_a, val_a, val_f, train_f, facts)
+
+
+def _featurise(featuriser: Featuriser, table: WindowTable, labels: tuple[str, ...], path: Path) -> tuple[Arrays, Features]:
+    if path.exists():
+        with np.load(path) as z:
+            f = Features(z["sensors"], z["tokens"], z["line_index"])
+            return Arrays(f.sensors, f.tokens, z["y"], z["ttf"]), f
+    types = featuriser.type_indices(table.asset_types)
+    sensors = featuriser.sensors(table.stats, table.counts, types)
+    tokens, line_index = featuriser.log_tokens(table.logs)
+    y = np.array([labels.index(x) for x in table.labels], dtype=np.int64)
+    ttf = np.log1p(table.ttf_hours.astype(np.float32))
+    np.savez(path, sensors=sensors, tokens=tokens, line_index=line_index, y=y, ttf=ttf)
+    return Arrays(sensors, tokens, y, ttf), Features(sensors, tokens, line_index)

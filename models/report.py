@@ -1,0 +1,179 @@
+"""The compression report: report.md and PNG plots written into the bundle by `model train`.
+
+confusion.png          the shipped INT8 model on validation windows (and held-out data if given)
+compression.png        macro-F1 against size and against latency for every stage
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from models.bundle import bundle_bytes
+from models.runtime import Bundle
+
+BARS = {"macro_f1": 0.95, "teacher_gap": 0.01, "param_ratio": 10.0, "int8_speedup": 2.0, "bundle_mb": 5.0}
+
+
+def _confusion_png(path: Path, matrix: list[list[int]], labels: list[str], title: str) -> None:
+    m = np.asarray(matrix, dtype=np.float64)
+    rows = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=80)
+    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if m[i, j]:
+                ax.text(
+                    j, i, str(int(m[i, j])), ha="center", va="center", fontsize=6, color="white" if rows[i, j] > 0.5 else "black"
+                )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _compression_png(path: Path, stages: list[dict[str, Any]]) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), dpi=80)
+    for ax, key, label in (
+        (axes[0], "onnx_bytes", "ONNX size (MB, log)"),
+        (axes[1], "latency_ms_b1", "ms per window, batch 1, 1 thread (log)"),
+    ):
+        for s in stages:
+            x = s[key] / 1e6 if key == "onnx_bytes" else s[key]
+            ax.scatter(x, s["macro_f1"], s=30)
+            ax.annotate(s["name"], (x, s["macro_f1"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel(label, fontsize=8)
+        ax.set_ylabel("validation macro-F1", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle("compression path: size and latency vs quality", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def bars(metrics: dict[str, Any], size: int) -> list[tuple[str, str, str, bool]]:
+    """(bar, target, reached, met) rows for the product's model bars."""
+    stages = {s["name"]: s for s in metrics["stages"]}
+    shipped = metrics["validation"]
+    teacher, fp32 = stages["teacher"], stages["final_fp32"]
+    held = metrics.get("holdout") or {}
+    f1 = held.get("macro_f1", shipped["macro_f1"])
+    where = "held-out datasets" if held else "validation assets"
+    gap = teacher["macro_f1"] - shipped["macro_f1"]
+    ratio = teacher["params"] / shipped["params"]
+    speed = fp32["latency_ms_b1"] / shipped["latency_ms_b1"]
+    return [
+        (f"macro-F1 ({where})", ">= 0.95", f"{f1:.4f}", f1 >= BARS["macro_f1"]),
+        ("INT8 student vs teacher macro-F1 (validation)", "within 1 point", f"{-gap:+.4f}", gap <= BARS["teacher_gap"]),
+        ("teacher / student parameters", ">= 10x", f"{ratio:.1f}x", ratio >= BARS["param_ratio"]),
+        ("INT8 vs FP32 student, batch 1, 1 thread", ">= 2x faster", f"{speed:.2f}x", speed >= BARS["int8_speedup"]),
+        ("bundle size", "<= 5 MB", f"{size / 1e6:.2f} MB", size <= BARS["bundle_mb"] * 1e6),
+    ]
+
+
+def write_report(out: Path, bundle: Bundle, metrics: dict[str, Any], config: dict[str, Any]) -> None:
+    labels = list(bundle.labels)
+    shipped = metrics["validation"]
+    _confusion_png(out / "confusion.png", shipped["confusion"], labels, f"INT8 student, validation windows ({bundle.version})")
+    held = metrics.get("holdout")
+    if held:
+        _confusion_png(out / "confusion_holdout.png", held["confusion"], held["labels"], "INT8 student, held-out datasets")
+    _compression_png(out / "compression.png", metrics["stages"])
+    size = bundle_bytes(out) if (out / "manifest.json").exists() else 0
+    prof, facts = config["profile"], config["training"]
+    lines = [
+        f"# Compression report: {bundle.version}",
+        "",
+        f"Profile `{prof['name']}`, seed {prof['seed']}. Trained on {len(facts['datasets'])} dataset(s), "
+        f"{facts['train_windows']:,} training and {facts['val_windows']:,} validation windows (split {facts['split']}); "
+        f"trimmed vocabulary {facts['vocabulary']:,} word pieces. Window {config['spec']['length_s']:g} s in "
+        f"{config['spec']['steps']} steps, {config['features']['log_tokens']} log tokens: "
+        f"{1 + config['spec']['steps'] + config['features']['log_tokens']} tokens per window.",
+        "",
+        "## Bars",
+        "",
+        "| bar | target | reached | met |",
+        "|---|---|---|---|",
+        *[f"| {b} | {t} | {r} | {'yes' if ok else '**no**'} |" for b, t, r, ok in bars(metrics, size)],
+        "",
+        "## Stages",
+        "",
+        "Quality on validation windows (whole assets held out of training), measured on each stage's ONNX graph; "
+        "latency is the median per window at batch 1 on one thread after a warm-up, throughput at batch 64, one thread.",
+        "",
+        "| stage | params | ONNX MB | macro-F1 | anomaly AUROC | TTF MAE h | ms/window b1 | windows/s b64 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in metrics["stages"]:
+        lines.append(
+            f"| {s['name']} | {s['params']:,} | {s['onnx_bytes'] / 1e6:.2f} | {s['macro_f1']:.4f} | {s['anomaly_auroc']} | "
+            f"{s['ttf_mae_hours']} | {s['latency_ms_b1']:.3f} | {s['windows_per_s_b64']:,.0f} |"
+        )
+    lines += ["", "![compression](compression.png)", "", "## Decisions", ""]
+    lines += [f"- **{k}**: {v}" for k, v in metrics["decisions"].items()] or ["- none"]
+    lines += [
+        "",
+        "## Shipped model on validation windows",
+        "",
+        "| class | precision | recall | F1 | windows |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    per_class = (held or {}).get("per_class") or {}
+    lines += _per_class_rows(metrics["validation"], labels)
+    lines += ["", "![confusion](confusion.png)", ""]
+    if held:
+        lines += [
+            "## Held-out datasets (through the runtime)",
+            "",
+            f"Datasets never used in training: {', '.join(Path(d).name for d in held['datasets'])}. "
+            f"macro-F1 {held['macro_f1']:.4f}, anomaly AUROC {held['anomaly_auroc']}, TTF MAE {held['ttf_mae_hours']} h "
+            f"over {held['windows']:,} windows; predict() latency p50 {held['latency_ms_p50']} ms per window, "
+            f"{held['windows_per_s']:,} windows/s batched (one thread).",
+            "",
+            "| class | precision | recall | F1 | windows |",
+            "|---|---:|---:|---:|---:|",
+            *[
+                f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+                for c, v in per_class.items()
+            ],
+            "",
+        ]
+        for name, r in (metrics.get("holdout_by_dataset") or {}).items():
+            lines.append(f"- `{Path(name).name}`: macro-F1 {r['macro_f1']}, AUROC {r['anomaly_auroc']}, {r['windows']} windows")
+        lines += ["", "![confusion held-out](confusion_holdout.png)", ""]
+    lines += [
+        "## Reproduce",
+        "",
+        "```",
+        f"forewarn model train {' '.join(Path(d).name for d in facts['datasets'])} --out BUNDLE "
+        f"--profile {prof['name']} --seed {prof['seed']}",
+        "forewarn model evaluate DIR --model BUNDLE --json",
+        "```",
+        "",
+    ]
+    (out / "report.md").write_text("\n".join(lines))
+
+
+def _per_class_rows(record: dict[str, Any], labels: list[str]) -> list[str]:
+    m = np.asarray(record["confusion"])
+    rows = []
+    for i, label in enumerate(labels):
+        tp, support, predicted = m[i, i], m[i].sum(), m[:, i].sum()
+        if support == 0 and predicted == 0:
+            continue
+        p = tp / predicted if predicted else 0.0
+        r = tp / support if support else 0.0
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        rows.append(f"| {label} | {p:.3f} | {r:.3f} | {f:.3f} | {support} |")
+    return rows

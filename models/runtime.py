@@ -1,0 +1,231 @@
+"""Running a model bundle: what the gateway and offline scoring call. numpy + onnxruntime + tokenizers, never torch.
+
+    bundle = Bundle.load(default_bundle_path())      # verifies every sha256 first
+    predictor = Predictor(bundle, threads=1)
+    outputs = predictor.predict(windows)              # list[ModelOutput], one per Window
+
+Evidence is computed with the prediction and costs little: channels are ranked by how far
+their window statistics sit from the bundle's healthy baseline for the asset's type (the
+score is that z), and log lines by the share of the [CLS] token's last-layer attention that
+fell on their word pieces (an extra output of the ONNX graph).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from forewarn.contracts import NORMAL, ChannelEvidence, Evidence, LogEvidence
+from models.bundle import read_json, verify
+from models.errors import BundleError
+from models.features import Features, FeatureSpec, Featuriser, Normaliser
+from models.tokenizer import LogTokenizer
+from models.windowing import Window, WindowSpec
+
+INPUTS = ("sensors", "tokens")
+OUTPUTS = ("probabilities", "anomaly", "ttf_log_hours", "log_attention")
+
+
+def default_bundle_path() -> Path:
+    """The shipped bundle inside the package."""
+    return Path(__file__).resolve().parent / "bundles" / "default"
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """The model's verdict on one window, before the gateway wraps it in a FaultPrediction."""
+
+    probabilities: dict[str, float]
+    """Every label, "normal" included; sums to 1."""
+    fault: str
+    anomaly_score: float
+    ttf_hours: float | None
+    """None when the model predicts normal or has no time-to-failure head."""
+    confidence: float
+    evidence: Evidence
+
+
+class Bundle:
+    """A verified model bundle: spec, labels, featurisation pieces and the ONNX graph's path."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.version: str = manifest["version"]
+        config = read_json(path, "config.json")
+        try:
+            self.spec = WindowSpec.from_dict(config["spec"])
+            self.features = FeatureSpec(**config["features"])
+            self.model_config: dict[str, Any] = dict(config["model"])
+            self.has_ttf = bool(config.get("has_ttf", True))
+            labels = read_json(path, "labels.json")["labels"]
+            self.normaliser = Normaliser.from_dict(read_json(path, "normalisation.json"))
+        except (KeyError, TypeError, ValueError, AssertionError) as exc:
+            raise BundleError(f"model bundle {path}: config is incompatible with this Forewarn ({exc!r})") from exc
+        if not labels or labels[0] != NORMAL or len(set(labels)) != len(labels):
+            raise BundleError(f"model bundle {path}: labels.json must list unique labels, {NORMAL!r} first")
+        self.labels: tuple[str, ...] = tuple(labels)
+        self.tokenizer = LogTokenizer.from_file(path / "tokenizer.json")
+        self.metrics: dict[str, Any] = read_json(path, "metrics.json")
+        self.config: dict[str, Any] = config
+
+    @classmethod
+    def load(cls, path: Path) -> Bundle:
+        """Verify the manifest's sha256 of every file, then read the bundle; raises BundleError."""
+        path = Path(path)
+        manifest = verify(path)
+        return cls(path, manifest)
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.path / "model.onnx"
+
+    def featuriser(self) -> Featuriser:
+        try:
+            return Featuriser(self.spec, self.features, self.normaliser, self.tokenizer)
+        except AssertionError as exc:
+            raise BundleError(f"model bundle {self.path}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"Bundle({str(self.path)!r}, version={self.version!r}, labels={len(self.labels)})"
+
+
+def session(path: Path, threads: int = 1) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session pinned to ``threads`` intra-op threads, fully optimised."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own hierarchy
+        raise BundleError(f"{path}: ONNX Runtime cannot load the graph ({exc})") from exc
+
+
+class Predictor:
+    """Scores windows with a bundle's ONNX graph; batched and deterministic."""
+
+    def __init__(self, bundle: Bundle, threads: int = 1, max_batch: int = 64, evidence_items: int = 5) -> None:
+        self.bundle = bundle
+        self.featuriser = bundle.featuriser()
+        self.max_batch = max_batch
+        self.evidence_items = evidence_items
+        self.session = session(bundle.onnx_path, threads)
+        self._check_graph()
+
+    def _check_graph(self) -> None:
+        spec, features = self.bundle.spec, self.bundle.features
+        expected = {
+            "sensors": [spec.steps, features.sensor_features(len(spec.channels))],
+            "tokens": [features.log_tokens],
+        }
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        outputs = [o.name for o in self.session.get_outputs()]
+        if sorted(inputs) != sorted(INPUTS) or list(outputs) != list(OUTPUTS):
+            raise BundleError(f"{self.bundle.onnx_path}: graph has inputs {sorted(inputs)} and outputs {outputs}")
+        for name, dims in expected.items():
+            if list(inputs[name][1:]) != dims:
+                raise BundleError(f"{self.bundle.onnx_path}: input {name} is {inputs[name]}, config says [batch, {dims}]")
+
+    # ------------------------------------------------------------------ raw
+
+    def run(self, features: Features) -> dict[str, np.ndarray]:
+        """Run the graph on featurised windows, in chunks of max_batch; outputs keyed by OUTPUTS."""
+        n = features.sensors.shape[0]
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in OUTPUTS}
+        for at in range(0, n, self.max_batch):
+            feeds = {
+                "sensors": np.ascontiguousarray(features.sensors[at : at + self.max_batch], dtype=np.float32),
+                "tokens": np.ascontiguousarray(features.tokens[at : at + self.max_batch], dtype=np.int64),
+            }
+            for name, value in zip(OUTPUTS, self.session.run(list(OUTPUTS), feeds), strict=True):
+                parts[name].append(np.asarray(value))
+        if n == 0:
+            k, logs = len(self.bundle.labels), self.bundle.features.log_tokens
+            empty = {"probabilities": (0, k), "anomaly": (0,), "ttf_log_hours": (0,), "log_attention": (0, logs)}
+            return {name: np.zeros(shape, dtype=np.float32) for name, shape in empty.items()}
+        return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+    # ------------------------------------------------------------- verdicts
+
+    def predict(self, windows: Sequence[Window]) -> list[ModelOutput]:
+        """One ModelOutput per window, in order."""
+        if not windows:
+            return []
+        features = self.featuriser(windows)
+        raw = self.run(features)
+        stats = np.stack([w.stats for w in windows])
+        counts = np.stack([w.counts for w in windows])
+        types = self.featuriser.type_indices([w.asset_type for w in windows])
+        z, value = self.featuriser.deviations(stats, counts, types)  # (N, C, 4) each
+        labels = self.bundle.labels
+        outputs = []
+        for i, window in enumerate(windows):
+            probs = raw["probabilities"][i].astype(np.float64)
+            probs = np.clip(probs, 0.0, None) / max(probs.sum(), 1e-12)
+            best = int(np.argmax(probs))
+            fault = labels[best]
+            ttf = None
+            if fault != NORMAL and self.bundle.has_ttf:
+                ttf = float(np.expm1(np.clip(raw["ttf_log_hours"][i], 0.0, 12.0)))
+            outputs.append(
+                ModelOutput(
+                    probabilities={label: float(p) for label, p in zip(labels, probs, strict=True)},
+                    fault=fault,
+                    anomaly_score=float(np.clip(raw["anomaly"][i], 0.0, 1.0)),
+                    ttf_hours=ttf,
+                    confidence=float(probs[best]),
+                    evidence=Evidence(
+                        channels=self._channel_evidence(z[i], value[i], types[i]),
+                        logs=self._log_evidence(window, raw["log_attention"][i], features.line_index[i]),
+                    ),
+                )
+            )
+        return outputs
+
+    def _channel_evidence(self, z: np.ndarray, value: np.ndarray, type_index: int) -> list[ChannelEvidence]:
+        """Channels whose statistics sit farthest from the healthy baseline; z (C, 4), value (C, 4)."""
+        norm = self.featuriser.normaliser
+        absz = np.where(np.isfinite(z), np.abs(z), -1.0)
+        stat = absz.argmax(axis=1)  # (C,): the statistic that deviates most per channel
+        top = absz[np.arange(len(stat)), stat]
+        items = []
+        for c in np.argsort(-top, kind="stable")[: self.evidence_items]:
+            if top[c] < 1.0:  # within one standard deviation of healthy: not evidence
+                break
+            s = stat[c]
+            score, val, base = float(z[c, s]), float(value[c, s]), float(norm.mean[type_index, c, s])
+            if not all(math.isfinite(x) for x in (score, val, base)):
+                continue
+            items.append(
+                ChannelEvidence(channel=norm.channels[c], score=round(score, 3), value=round(val, 6), baseline=round(base, 6))
+            )
+        return items
+
+    def _log_evidence(self, window: Window, attention: np.ndarray, line_index: np.ndarray) -> list[LogEvidence]:
+        """Log lines by the share of [CLS] attention their word pieces received; attention (L,), line_index (L,)."""
+        lines = line_index >= 0
+        if not lines.any():
+            return []
+        weight = np.bincount(line_index[lines], weights=attention[lines].astype(np.float64), minlength=len(window.logs))
+        total = weight.sum()
+        if total <= 0:
+            return []
+        weight = weight / total
+        order = np.argsort(-weight, kind="stable")[: self.evidence_items]
+        return [
+            LogEvidence(ts=window.logs[i].ts, text=window.logs[i].text, weight=round(float(weight[i]), 4))
+            for i in order
+            if weight[i] > 0
+        ]
+
+
+__all__ = ["Bundle", "BundleError", "ModelOutput", "Predictor", "default_bundle_path"]

@@ -1,0 +1,104 @@
+"""A Window becomes a fixed-size token layout: z-scored sensor steps with masks, and log pieces within the budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forewarn.contracts import LogRecord
+from models.features import GLOBAL, FeatureSpec, Featuriser, Normaliser
+from models.tokenizer import SEP, LogTokenizer, base_tokenizer_path, trim_vocabulary
+from models.windowing import Window, WindowSpec
+
+T0 = 1_767_225_600.0
+SPEC = WindowSpec(channels=("temp", "vib"), length_s=60.0, hop_s=20.0, steps=6, grace_s=10.0, max_log_lines=8)
+
+
+def _normaliser() -> Normaliser:
+    rng = np.random.default_rng(0)
+    stats = rng.normal(10.0, 2.0, size=(50, 6, 2, 4)).astype(np.float32)
+    counts = np.full((50, 6, 2), 10, dtype=np.int32)
+    counts[25:, :, 1] = 0  # "motor" windows have no vib
+    types = ["pump"] * 25 + ["motor"] * 25
+    return Normaliser.fit(SPEC.channels, stats, counts, types, np.ones(50, dtype=bool))
+
+
+@pytest.fixture(scope="module")
+def featuriser(tmp_path_factory: pytest.TempPathFactory) -> Featuriser:
+    texts = ["warning bearing temperature high", "info pump started", "alarm trip"]
+    path = Path(tmp_path_factory.mktemp("tok")) / "tokenizer.json"
+    path.write_text(trim_vocabulary(base_tokenizer_path().read_text(), texts)[0])
+    return Featuriser(SPEC, FeatureSpec(log_tokens=16, line_tokens=5), _normaliser(), LogTokenizer.from_file(path))
+
+
+def _window(asset_type: str | None, logs: tuple[LogRecord, ...] = (), value: float = 10.0) -> Window:
+    stats = np.full((6, 2, 4), value, dtype=np.float32)
+    counts = np.full((6, 2), 10, dtype=np.int32)
+    stats[0] = np.nan  # first step empty
+    counts[0] = 0
+    return Window("p", "a", asset_type, T0, T0 + 60, stats, counts, logs)
+
+
+def _log(i: int, text: str, level: str = "INFO") -> LogRecord:
+    return LogRecord(site="p", asset_id="a", ts=T0 + i, level=level, text=text)
+
+
+def test_shapes_and_fixed_budget(featuriser: Featuriser) -> None:
+    logs = tuple(_log(i, f"bearing temperature high {i}", "WARNING") for i in range(8))
+    f = featuriser([_window("pump", logs), _window(None)])
+    assert f.sensors.shape == (2, 6, 2 * 5) and f.sensors.dtype == np.float32
+    assert f.tokens.shape == (2, 16) and f.line_index.shape == (2, 16)
+    assert (f.tokens[1] == 0).all(), "no logs: all padding"
+    assert (f.tokens[0] != 0).sum() <= 16
+
+
+def test_normalisation_against_the_types_baseline(featuriser: Featuriser) -> None:
+    norm = featuriser.normaliser
+    assert norm.asset_types[0] == GLOBAL and set(norm.asset_types) == {GLOBAL, "pump", "motor"}
+    f = featuriser([_window("pump", value=float(norm.mean[norm.type_index("pump"), 0, 0]))])
+    z = f.sensors[0, 1:, 0]  # temp mean stat, steps with data
+    np.testing.assert_allclose(z, 0.0, atol=1e-5)
+    far = featuriser([_window("pump", value=1e6)])
+    assert far.sensors[0, 1:, :8].max() == pytest.approx(featuriser.features.clip), "z is clipped"
+
+
+def test_missing_channels_and_empty_steps_are_masked(featuriser: Featuriser) -> None:
+    f = featuriser([_window("motor", value=1e6)])
+    presence = f.sensors[0, :, 8:]  # (steps, channels)
+    assert (presence[0] == 0).all(), "empty step is masked"
+    assert (presence[1:, 0] == 1).all() and (presence[1:, 1] == 0).all(), "motors lack vib: masked"
+    assert (f.sensors[0, :, 4:8] == 0).all(), "masked channel carries zeros, not imputed values"
+
+
+def test_unknown_type_uses_the_global_baseline(featuriser: Featuriser) -> None:
+    assert featuriser.normaliser.type_index("turbine") == 0
+    assert featuriser.normaliser.type_index(None) == 0
+
+
+def test_logs_severe_first_deduplicated_then_in_time_order(featuriser: Featuriser) -> None:
+    logs = (
+        _log(1, "pump started"),
+        _log(2, "alarm trip", "ALARM"),
+        _log(3, "pump started"),
+        _log(4, "bearing temperature high", "WARNING"),
+    )
+    tokens, line_index = featuriser.log_tokens([logs])
+    lines = [i for i in dict.fromkeys(line_index[0].tolist()) if i >= 0]
+    assert lines == [1, 2, 3], "duplicate 'pump started' kept once (the latest), lines in time order"
+    assert (tokens[0][line_index[0] < 0][: len(lines)] == SEP).all(), "each line closed by [SEP]"
+
+
+def test_budget_keeps_the_most_severe_lines(featuriser: Featuriser) -> None:
+    logs = (*(_log(i, f"pump started {i}") for i in range(6)), _log(10, "alarm trip", "ALARM"))
+    _, line_index = featuriser.log_tokens([logs])
+    assert 6 in line_index[0], "the alarm survives a full budget"
+
+
+def test_deviations_report_z_and_raw_values(featuriser: Featuriser) -> None:
+    w = _window("pump", value=30.0)
+    z, value = featuriser.deviations(w.stats[None], w.counts[None], featuriser.type_indices(["pump"]))
+    assert z.shape == value.shape == (1, 2, 4)
+    np.testing.assert_allclose(value[0], 30.0)
+    assert (z[0] > 3).all()

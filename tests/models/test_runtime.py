@@ -1,0 +1,116 @@
+"""The gateway scores windows with a bundle through onnxruntime alone: deterministic, batch invariant, with evidence."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forewarn.contracts import NORMAL, FaultPrediction, prediction_id
+from forewarn.dataset import iter_messages
+from models.runtime import Bundle, ModelOutput, Predictor
+from models.windowing import Window, windows_from_messages
+
+
+@pytest.fixture(scope="module")
+def windows(tiny_bundle: Path, synthetic_holdout: Path) -> list[Window]:
+    return list(windows_from_messages(iter_messages(synthetic_holdout), Bundle.load(tiny_bundle).spec))
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_bundle: Path) -> Predictor:
+    return Predictor(Bundle.load(tiny_bundle), threads=1)
+
+
+def test_outputs_are_well_formed(predictor: Predictor, windows: list[Window]) -> None:
+    outputs = predictor.predict(windows)
+    assert len(outputs) == len(windows)
+    labels = predictor.bundle.labels
+    for out in outputs:
+        assert isinstance(out, ModelOutput)
+        assert list(out.probabilities) == list(labels)
+        assert math.isclose(sum(out.probabilities.values()), 1.0, abs_tol=1e-6)
+        assert out.fault == max(out.probabilities, key=out.probabilities.__getitem__)
+        assert 0.0 <= out.anomaly_score <= 1.0 and 0.0 <= out.confidence <= 1.0
+        assert (out.ttf_hours is None) == (out.fault == NORMAL) and (out.ttf_hours is None or out.ttf_hours >= 0)
+    assert {o.fault for o in outputs} > {NORMAL}, "the synthetic faults are found"
+
+
+def test_outputs_build_fault_predictions(predictor: Predictor, windows: list[Window]) -> None:
+    w = windows[-1]
+    out = predictor.predict([w])[0]
+    FaultPrediction(
+        id=prediction_id("gw", w.asset_id, w.end),
+        gateway_id="gw",
+        site=w.site,
+        asset_id=w.asset_id,
+        window_start=w.start,
+        window_end=w.end,
+        fault=out.fault,
+        probabilities=out.probabilities,
+        anomaly_score=out.anomaly_score,
+        ttf_hours=out.ttf_hours,
+        confidence=out.confidence,
+        model_version=predictor.bundle.version,
+        evidence=out.evidence,
+        latency_ms=1.0,
+        produced_at=w.end,
+    )
+
+
+def test_evidence_names_deviating_channels_and_weighted_log_lines(predictor: Predictor, windows: list[Window]) -> None:
+    faulty = [(w, o) for w, o in zip(windows, predictor.predict(windows), strict=True) if o.fault == "overheating"]
+    assert faulty
+    window, out = faulty[-1]
+    assert out.evidence.channels[0].channel == "temp_c" and out.evidence.channels[0].score > 3
+    assert out.evidence.logs and out.evidence.logs[0].text in {r.text for r in window.logs}
+    assert math.isclose(sum(e.weight for e in out.evidence.logs), 1.0, abs_tol=1e-3) or len(out.evidence.logs) == 5
+
+
+def test_deterministic_and_batch_invariant(predictor: Predictor, windows: list[Window]) -> None:
+    together = predictor.predict(windows)
+    again = predictor.predict(windows)
+    assert together == again, "same windows, same batch: identical outputs"
+    alone = [predictor.predict([w])[0] for w in windows[::7]]
+    tolerance = 1e-6 if predictor.bundle.config["quantization"] == "static" else 0.05
+    for a, b in zip(alone, together[::7], strict=True):
+        assert a.fault == b.fault
+        assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) <= tolerance
+
+
+def test_empty_input(predictor: Predictor) -> None:
+    assert predictor.predict([]) == []
+
+
+def test_runtime_never_imports_torch(tiny_bundle: Path, synthetic_holdout: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["torch"] = None  # any 'import torch' now raises ImportError
+        from pathlib import Path
+        from forewarn.dataset import iter_messages
+        from models.runtime import Bundle, Predictor
+        from models.windowing import windows_from_messages
+        from models.evaluate import evaluate
+        bundle = Bundle.load(Path({str(tiny_bundle)!r}))
+        windows = list(windows_from_messages(iter_messages(Path({str(synthetic_holdout)!r})), bundle.spec))
+        print(len(Predictor(bundle).predict(windows)), evaluate(bundle, [Path({str(synthetic_holdout)!r})], timed=5)["macro_f1"])
+        assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules if sys.modules[m] is not None)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2]
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[0]) > 0
+
+
+def test_graph_shape_is_checked_against_the_config(predictor: Predictor) -> None:
+    inputs = {i.name: i.shape for i in predictor.session.get_inputs()}
+    assert inputs["sensors"][0] == inputs["tokens"][0] == "batch", "dynamic batch axis"
+    assert np.asarray(predictor.featuriser([]).sensors).shape[0] == 0
