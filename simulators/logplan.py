@@ -1,0 +1,585 @@
+"""The log generator: which lines each asset writes, and when.
+
+Four kinds of lines, so that no string on its own gives a fault away:
+
+- routine: starts, stops, setpoint changes, shift handovers, preventive maintenance,
+  status counters, operator rounds with nothing found (from operation events);
+- fault-related: planned per episode when it is scheduled. An episode gets such lines only
+  with the scenario's ``fault_log_probability``; each candidate line (an operator hearing a
+  noise, a condition monitor flagging a band, a diagnosis that is sometimes wrong, a soft
+  alert) appears with its own chance at a random point of the episode's life: some long
+  before the sensors show anything, some long after;
+- threshold alarms: the controller compares the measured values (noise, spikes and
+  all) with its limits, with hysteresis; real faults raise them late, hot afternoons and
+  heavy loads raise them on healthy machines too;
+- nuisance: the same kinds of lines, at random, on every asset (false CMS alerts, a drip
+  "within limits", comm timeouts, sensor faults), plus trips and repairs at failures.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from forewarn.contracts import SIMULATED_FAULTS, LogRecord
+from simulators.assets import ASSET_TYPES, AssetParams
+from simulators.channels import CHANNELS, INDEX
+from simulators.faults import Episodes
+from simulators.logtext import Renderer, expand, record, tag_variant
+from simulators.operation import OpEvent
+from simulators.phrases import BANDS, CONFUSED_WITH, DIAGNOSES, NAMES, PROCESS_WORDS, REPAIRS, SOUNDS, TEMPLATES
+from simulators.scenario import AssetSpec, LogSection
+from simulators.sensors import SensorEvent
+
+DAY = 86400.0
+
+# fault -> candidate lines: (event, severity range in which it appears, chance, extra fields)
+FAULT_LOGS: dict[str, list[tuple[str, tuple[float, float], float, dict[str, Any]]]] = {
+    "bearing_outer_race": [
+        ("cms_band", (0.12, 0.45), 0.45, {"band": "bpfo"}),
+        ("cms_kurtosis", (0.3, 0.7), 0.35, {}),
+        ("obs_noise", (0.35, 0.9), 0.3, {}),
+        ("cms_diag", (0.35, 0.9), 0.25, {}),
+        ("cms_trend", (0.5, 0.9), 0.25, {}),
+        ("obs_hot", (0.75, 0.98), 0.15, {}),
+    ],
+    "bearing_inner_race": [
+        ("cms_band", (0.15, 0.5), 0.45, {"band": "bpfi"}),
+        ("cms_kurtosis", (0.3, 0.7), 0.35, {}),
+        ("obs_noise", (0.35, 0.9), 0.3, {}),
+        ("cms_diag", (0.35, 0.9), 0.25, {}),
+        ("cms_trend", (0.5, 0.9), 0.25, {}),
+        ("obs_hot", (0.75, 0.98), 0.15, {}),
+    ],
+    "imbalance": [
+        ("cms_band", (0.2, 0.7), 0.4, {"band": "1x"}),
+        ("cms_trend", (0.3, 0.8), 0.3, {}),
+        ("obs_vibration", (0.4, 0.9), 0.3, {}),
+        ("cms_diag", (0.4, 0.9), 0.25, {}),
+        ("obs_noise", (0.5, 0.9), 0.1, {}),
+    ],
+    "misalignment": [
+        ("cms_band", (0.2, 0.7), 0.4, {"band": "2x"}),
+        ("cms_band", (0.3, 0.8), 0.2, {"band": "axial"}),
+        ("obs_hot", (0.5, 0.95), 0.2, {}),
+        ("cms_diag", (0.4, 0.9), 0.25, {}),
+        ("obs_vibration", (0.5, 0.9), 0.15, {}),
+        ("obs_noise", (0.5, 0.9), 0.1, {}),
+    ],
+    "looseness": [
+        ("obs_noise", (0.1, 0.6), 0.35, {}),
+        ("obs_vibration", (0.2, 0.7), 0.35, {}),
+        ("cms_band", (0.3, 0.8), 0.25, {"band": "1x"}),
+        ("cms_diag", (0.4, 0.9), 0.2, {}),
+        ("cms_kurtosis", (0.4, 0.9), 0.15, {}),
+    ],
+    "cavitation": [
+        ("obs_noise", (0.05, 0.4), 0.4, {}),
+        ("m:suction_low", (0.4, 0.9), 0.3, {}),
+        ("m:flow_low", (0.5, 0.95), 0.2, {}),
+        ("cms_band", (0.3, 0.8), 0.3, {"band": "hf"}),
+        ("cms_diag", (0.4, 0.9), 0.2, {}),
+    ],
+    "lubrication_loss": [
+        ("obs_grease", (0.02, 0.35), 0.35, {}),
+        ("cms_band", (0.2, 0.7), 0.3, {"band": "hf"}),
+        ("obs_noise", (0.4, 0.9), 0.2, {}),
+        ("obs_hot", (0.5, 0.95), 0.25, {}),
+        ("cms_diag", (0.4, 0.9), 0.2, {}),
+    ],
+    "overheating": [
+        ("obs_cooling", (0.05, 0.5), 0.3, {}),
+        ("obs_hot", (0.4, 0.9), 0.3, {}),
+        ("m:winding_temp", (0.5, 0.9), 0.3, {}),
+        ("cms_diag", (0.5, 0.9), 0.05, {}),
+    ],
+    "phase_imbalance": [
+        ("m:current_unbalance", (0.2, 0.7), 0.45, {}),
+        ("obs_power", (0.05, 0.6), 0.3, {}),
+        ("cms_diag", (0.4, 0.9), 0.1, {}),
+    ],
+    "seal_leak": [
+        ("obs_leak", (0.05, 0.5), 0.5, {}),
+        ("m:flow_low", (0.4, 0.9), 0.3, {}),
+        ("m:pressure_low", (0.5, 0.95), 0.25, {}),
+        ("cms_diag", (0.5, 0.9), 0.1, {}),
+    ],
+}
+NUISANCE: list[tuple[str, float]] = [
+    ("cms_band", 2.0),
+    ("cms_kurtosis", 0.8),
+    ("cms_trend", 1.0),
+    ("cms_diag", 0.6),
+    ("obs_noise", 1.5),
+    ("obs_vibration", 0.6),
+    ("obs_hot", 0.6),
+    ("obs_leak", 0.7),
+    ("obs_grease", 0.7),
+    ("obs_cooling", 0.5),
+    ("obs_power", 0.7),
+    ("m:vib", 0.8),
+    ("m:bearing_temp", 0.6),
+    ("m:winding_temp", 0.4),
+    ("m:current_unbalance", 0.5),
+    ("m:flow_low", 0.3),
+    ("sensor_fault", 0.8),
+    ("comm", 1.5),
+    ("misc", 2.0),
+]
+TRIP_REASONS: dict[str, list[tuple[str, float]]] = {
+    "lubrication_loss": [("trip_temp", 0.7), ("trip_vib", 0.3)],
+    "overheating": [("trip_temp", 1.0)],
+    "phase_imbalance": [("trip_elec", 0.8), ("trip_temp", 0.2)],
+    "cavitation": [("trip_process", 0.5), ("trip_vib", 0.5)],
+    "seal_leak": [("trip_process", 0.8), ("trip_vib", 0.2)],
+}
+# measure -> (channel it reads, warning and alarm limit keys, stat)
+MEASURE_CHANNEL = {
+    "vib": "vib_rms_velocity_mm_s",
+    "bearing_temp": "bearing_temp_c",
+    "winding_temp": "winding_temp_c",
+    "oil_temp": "oil_temp_c",
+    "disch_temp": "discharge_temp_c",
+    "suction_low": "suction_pressure_bar",
+    "pressure_low": "discharge_pressure_bar",
+    "flow_low": "flow_m3_h",
+    "current_unbalance": "current_l1_a",
+    "current_high": "current_l1_a",
+}
+# Limits the controller watches continuously (the others only appear as soft alerts or notes).
+THRESHOLD_MEASURES = (
+    "vib",
+    "bearing_temp",
+    "winding_temp",
+    "oil_temp",
+    "disch_temp",
+    "suction_low",
+    "current_unbalance",
+    "current_high",
+)
+
+
+@dataclass
+class ChunkView:
+    """What the log generator may read of one batch: sample times and measured values."""
+
+    ts: np.ndarray  # (A, N)
+    values: np.ndarray  # (A, C, N) measured, NaN for dropouts
+    running: np.ndarray  # (A,) bool, at the end of the batch
+    since_start: np.ndarray  # (A,) seconds since the last start, at the end of the batch
+
+    def value(self, a: int, channel: str, t: float) -> float:
+        k = min(int(np.searchsorted(self.ts[a], t)), self.ts.shape[1] - 1)
+        row = self.values[a, INDEX[channel]]
+        v = row[k]
+        return float(v) if v == v else float(np.nanmean(row)) if np.isfinite(row).any() else 0.0
+
+    def unbalance(self, a: int) -> float:
+        i = self.values[a, INDEX["current_l1_a"] : INDEX["current_l3_a"] + 1].mean(axis=1)  # (3,)
+        mean = float(np.mean(i))
+        return 0.0 if not np.isfinite(mean) or mean < 1.0 else float((np.max(i) - np.min(i)) / mean * 100.0)
+
+
+class LogGenerator:
+    """Produces every asset's log lines batch by batch, deterministically for its generator."""
+
+    def __init__(
+        self,
+        assets: tuple[AssetSpec, ...],
+        site_ids: list[str],
+        params: AssetParams,
+        episodes: Episodes,
+        cfg: LogSection,
+        rng: np.random.Generator,
+        start: float,
+        ambient_mean: np.ndarray,
+    ) -> None:
+        self.assets, self.site_ids, self.p, self.cfg, self.rng = assets, site_ids, params, cfg, rng
+        self.r = Renderer(rng)
+        self.styles = [a.log_style or "generic" for a in assets]
+        self._queue: list[tuple[float, int, int, str, dict[str, Any]]] = []
+        self._n = 0
+        self._plan_faults(episodes)
+        n = len(assets)
+        for a in range(n):
+            if cfg.nuisance_per_day > 0:
+                self._push(start + rng.exponential(DAY / cfg.nuisance_per_day), a, "nuisance", {})
+            if cfg.chatter > 0:
+                self._push(start + rng.exponential(4 * 3600.0 / cfg.chatter), a, "status", {})
+            if cfg.operators:
+                self._push(start + rng.exponential(6 * 3600.0), a, "obs_ok", {})
+        self.level = np.zeros((n, len(MEASURE_CHANNEL)), dtype=np.int64)
+        self.quiet_until = np.zeros((n, len(MEASURE_CHANNEL)))
+        self.limits = self._limits(ambient_mean)
+        suction_types = ("centrifugal_pump",)
+        self.present = [
+            np.array(
+                [channel in ASSET_TYPES[x.type].channels and (m != "suction_low" or x.type in suction_types) for x in assets]
+            )
+            for m, channel in MEASURE_CHANNEL.items()
+        ]
+
+    # ------------------------------------------------------------------ planning
+
+    def _push(self, ts: float, a: int, kind: str, data: dict[str, Any]) -> None:
+        self._n += 1
+        heapq.heappush(self._queue, (ts, self._n, a, kind, data))
+
+    def _plan_faults(self, episodes: Episodes) -> None:
+        rng = self.rng
+        for e in range(len(episodes)):
+            fault = SIMULATED_FAULTS[int(episodes.fault[e])]
+            a = int(episodes.asset[e])
+            silent = rng.random() >= episodes.log_probability[e]
+            for event, (lo, hi), chance, extra in FAULT_LOGS[fault]:
+                if silent or rng.random() >= chance:
+                    continue
+                if (event.startswith("cms") and not self.cfg.cms) or (event.startswith("obs") and not self.cfg.operators):
+                    continue
+                when = episodes.time_at_severity(e, float(rng.uniform(lo, hi)))
+                if np.isfinite(when):
+                    self._push(when, a, event, {"fault": fault, **extra})
+
+    def _limits(self, ambient: np.ndarray) -> np.ndarray:
+        """(A, measures, 2) warning and alarm limits, as a commissioning engineer would have set them."""
+        p = self.p
+        healthy_vib = np.sqrt(p.base_1x**2 + p.base_2x**2 + p.base_other**2) + 0.06
+        bearing = ambient + p.bearing_dt
+        warn = {
+            "vib": np.maximum(4.5, 2.3 * healthy_vib),
+            "bearing_temp": bearing + 20.0,
+            "winding_temp": np.full(len(p), 125.0),
+            "oil_temp": ambient + p.oil_dt + 18.0,
+            "disch_temp": np.full(len(p), 105.0),
+            "suction_low": p.suction_bar - 0.5,
+            "pressure_low": p.suction_bar + 0.55 * p.head_bar,
+            "flow_low": 0.35 * p.flow_design,
+            "current_unbalance": np.full(len(p), 5.0),
+            "current_high": 1.1 * p.i_rated,
+        }
+        alarm_factor = {"vib": 1.6, "current_unbalance": 2.0, "current_high": 1.1}
+        out = np.zeros((len(p), len(MEASURE_CHANNEL), 2))
+        for m, key in enumerate(MEASURE_CHANNEL):
+            out[:, m, 0] = warn[key]
+            if key.endswith("_low"):
+                out[:, m, 1] = warn[key] * 0.8
+            elif key in alarm_factor:
+                out[:, m, 1] = warn[key] * alarm_factor[key]
+            else:
+                out[:, m, 1] = warn[key] + 10.0
+        return out
+
+    # ------------------------------------------------------------------ batch
+
+    def step(self, t1: float, view: ChunkView, op_events: list[OpEvent], sensor_events: list[SensorEvent]) -> list[LogRecord]:
+        """Every log line of the batch ending at ``t1`` (unsorted)."""
+        out: list[LogRecord] = []
+        for ev in op_events:
+            out.extend(self._operation(ev, view))
+        for sev in sensor_events:
+            if self.rng.random() < 0.35:
+                out.append(
+                    self._line(
+                        sev.ts + float(self.rng.uniform(0, 5)),
+                        sev.asset,
+                        "sensor_fault",
+                        "controller",
+                        view,
+                        {"chan": CHANNELS[sev.channel].name.upper().replace("_", "")[:10]},
+                    )
+                )
+        while self._queue and self._queue[0][0] < t1:
+            ts, _, a, kind, data = heapq.heappop(self._queue)
+            out.extend(self._scheduled(ts, a, kind, data, view))
+        out.extend(self._thresholds(t1, view))
+        return out
+
+    def _scheduled(self, ts: float, a: int, kind: str, data: dict[str, Any], view: ChunkView) -> list[LogRecord]:
+        rng, cfg = self.rng, self.cfg
+        if kind == "nuisance":
+            self._push(ts + rng.exponential(DAY / cfg.nuisance_per_day), a, "nuisance", {})
+            running = bool(view.running[a])
+            names = [k for k, _ in NUISANCE if self._allowed(a, k, running)]
+            weights = np.array([w for k, w in NUISANCE if self._allowed(a, k, running)])
+            kind = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+            data = {"fault": None}
+        elif kind == "status":
+            self._push(ts + rng.exponential(4 * 3600.0 / cfg.chatter), a, "status", {})
+            return [self._line(ts, a, "status", "cms" if cfg.cms and rng.random() < 0.3 else "controller", view, {})]
+        elif kind == "obs_ok":
+            self._push(ts + rng.exponential(6 * 3600.0), a, "obs_ok", {})
+            return [self._line(ts, a, "obs_ok", "operator", view, {})]
+        return [self._evidence(ts, a, kind, data.get("fault"), data, view)]
+
+    def _allowed(self, a: int, kind: str, running: bool) -> bool:
+        type_id = self.assets[a].type
+        if (kind.startswith("cms") and not self.cfg.cms) or (kind.startswith("obs") and not self.cfg.operators):
+            return False
+        if not running and (kind.startswith(("cms", "m:")) or kind in ("obs_noise", "obs_vibration", "obs_hot")):
+            return False  # nothing to measure or hear on a machine at rest
+        if kind == "m:flow_low" or kind == "obs_leak":
+            return type_id in ("centrifugal_pump", "compressor")
+        return True
+
+    def _evidence(self, ts: float, a: int, kind: str, fault: str | None, data: dict[str, Any], view: ChunkView) -> LogRecord:
+        """A fault-related line (``fault`` set) or the same kind of line as a nuisance (``fault`` None)."""
+        rng = self.rng
+        fields: dict[str, Any] = {}
+        if kind.startswith("m:"):
+            measure = kind[2:]
+            value = view.unbalance(a) if measure == "current_unbalance" else view.value(a, MEASURE_CHANNEL[measure], ts)
+            # A soft (deviation) alert: the value is past a limit set tighter than the alarm's.
+            factor = float(rng.uniform(1.05, 1.3))
+            if fault is None:  # a transient: the value was briefly past the limit
+                m = list(MEASURE_CHANNEL).index(measure)
+                value = float(self.limits[a, m, 0]) * (1.0 / factor if measure.endswith("_low") else factor)
+            limit = value * factor if measure.endswith("_low") else value / factor
+            source = "cms" if measure == "vib" and self.cfg.cms and rng.random() < 0.5 else "controller"
+            return self._measure_line(ts, a, measure, "WARNING", value, limit, source)
+        if kind == "cms_band":
+            band = data.get("band") or str(rng.choice(["1x", "2x", "bpfo", "bpfi", "hf", "axial"]))
+            channel = {
+                "1x": "band_1x_mm_s",
+                "2x": "band_2x_mm_s",
+                "bpfo": "band_bpfo_g",
+                "bpfi": "band_bpfi_g",
+                "hf": "band_hf_g",
+                "axial": "vib_axial_velocity_mm_s",
+                "gmf": "band_gmf_g",
+            }[band]
+            value = view.value(a, channel, ts)
+            if fault:  # the band has grown from its baseline
+                base = value / float(rng.uniform(1.5, 4.0))
+            else:  # a transient, or a baseline set too tight
+                base, value = value, value * float(rng.uniform(1.3, 2.5))
+            limit = min(base * float(rng.uniform(1.3, 2.0)), value * 0.95)
+            unit = "mm/s" if channel.endswith("mm_s") else str(rng.choice(["g", "gE", "g pk"]))
+            fields = {
+                "band": self.r.pick(BANDS[band]),
+                "value": f"{value:.3g}",
+                "unit": unit,
+                "base": f"{base:.3g}",
+                "limit": f"{limit:.3g}",
+                "pct": int(100 * (value / max(base, 1e-9) - 1)),
+            }
+        elif kind == "cms_kurtosis":
+            kurtosis = view.value(a, "vib_kurtosis", ts) if fault else float(rng.uniform(4.0, 6.5))
+            fields = {"value": f"{kurtosis:.1f}"}
+        elif kind == "cms_trend":
+            fields = {"value": f"{view.value(a, 'vib_rms_velocity_mm_s', ts):.2f}", "pct": int(rng.uniform(15, 160))}
+        elif kind == "cms_diag":
+            cause = fault or str(rng.choice([f for f in ASSET_TYPES[self.assets[a].type].faults if f in DIAGNOSES]))
+            if rng.random() < 0.3:
+                cause = str(rng.choice(CONFUSED_WITH[cause]))
+            fields = {"diag": self.r.pick(DIAGNOSES[cause]), "conf": int(rng.uniform(40, 95))}
+        elif kind == "obs_noise":
+            fields = {"sound": self.r.pick(SOUNDS.get(fault or "healthy", SOUNDS["healthy"]))}
+        elif kind == "obs_hot":
+            fields = {"value": int(view.value(a, "bearing_temp_c", ts) + rng.normal(0, 4))}
+        elif kind in ("obs_power", "misc", "comm", "sensor_fault"):
+            fields = {"pct": f"{rng.uniform(1.0, 4.0):.1f}", "chan": f"AI{int(rng.integers(1, 32))}"}
+        source = {"cms": "cms", "obs": "operator"}.get(kind[:3], "controller")
+        if kind == "obs_power" and rng.random() < 0.4:
+            source = "controller"
+        return self._line(ts, a, kind, source, view, fields)
+
+    def _operation(self, ev: OpEvent, view: ChunkView) -> list[LogRecord]:
+        rng, a, d = self.rng, ev.asset, ev.data
+        if ev.kind in ("start", "stop"):
+            drive = bool(self.p.vfd[a]) and rng.random() < 0.4
+            return [self._line(ev.ts, a, ev.kind, "drive" if drive else "controller", view, {})] if rng.random() < 0.92 else []
+        if ev.kind == "speed" and rng.random() < 0.7:
+            drive = rng.random() < 0.4
+            return [
+                self._line(
+                    ev.ts,
+                    a,
+                    "speed",
+                    "drive" if drive else "controller",
+                    view,
+                    {
+                        "from": int(d["from"]),
+                        "to": int(d["to"]),
+                        "pct": int(100 * d["to"] / d["rated"]),
+                        "rpm": int(d["to"]),
+                        "hz": f"{50.0 * d['to'] / d['rated']:.1f}",
+                    },
+                )
+            ]
+        if ev.kind == "load" and rng.random() < 0.5:
+            return [
+                self._line(
+                    ev.ts,
+                    a,
+                    "load",
+                    "controller",
+                    view,
+                    {
+                        "pct": int(100 * d["to"]),
+                        "from_pct": int(100 * d["from"]),
+                        "process": self.r.pick(PROCESS_WORDS[self.assets[a].type]),
+                    },
+                )
+            ]
+        if ev.kind == "shift" and self.cfg.operators and rng.random() < 0.2:
+            return [
+                self._line(ev.ts + float(rng.uniform(0, 300)), a, "shift", "hmi", view, {"crew": d["crew"], "hour": d["hour"]})
+            ]
+        if ev.kind == "pm":
+            return [self._line(ev.ts, a, "pm", "cmms", view, {})]
+        if ev.kind == "trip":
+            reasons = TRIP_REASONS.get(d["fault"], [("trip_vib", 0.7), ("trip_temp", 0.3)])
+            event = reasons[int(rng.choice(len(reasons), p=[w for _, w in reasons]))][0]
+            kind = "drive" if "drive" in TEMPLATES[event] and rng.random() < 0.4 else "controller"
+            return [self._line(ev.ts, a, event, kind, view, {}, level=str(rng.choice(["ALARM", "ERROR", "CRITICAL"])))]
+        if ev.kind == "repaired":
+            lines = [self._line(ev.ts, a, "repaired", "cmms", view, {})]
+            if rng.random() < 0.6:
+                template = expand(self.r.pick(REPAIRS[d["fault"]]), rng)
+                text = template.format(
+                    grams=int(rng.integers(5, 80)), k=int(rng.integers(1, 4)), noun=ASSET_TYPES[self.assets[a].type].noun
+                )
+                lines.append(
+                    record(
+                        self.site_ids[a],
+                        self.assets[a].id,
+                        ev.ts + float(rng.uniform(1, 600)),
+                        "INFO",
+                        self.r.source("generic", "cmms"),
+                        self.r.finish(text, "generic", "cmms"),
+                        None,
+                    )
+                )
+            return lines
+        return []
+
+    def _thresholds(self, t1: float, view: ChunkView) -> list[LogRecord]:
+        """Controller alarms from measured values crossing limits, with hysteresis and a re-arm delay."""
+        out: list[LogRecord] = []
+        values = view.values
+        for m, (measure, channel) in enumerate(MEASURE_CHANNEL.items()):
+            if measure not in THRESHOLD_MEASURES:
+                continue
+            present = self.present[m]
+            # The median over the batch acts as the alarm's on-delay: one spike does not raise it.
+            if measure == "current_unbalance":
+                i = _nanmedian(values[:, INDEX["current_l1_a"] : INDEX["current_l3_a"] + 1])  # (A, 3)
+                mean = np.mean(i, axis=1)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    x = np.where(mean > 0.2 * self.p.i_rated, (np.max(i, axis=1) - np.min(i, axis=1)) / mean * 100.0, 0.0)
+            else:
+                x = _nanmedian(values[:, INDEX[channel]])
+            low = measure.endswith("_low")
+            active = present & np.isfinite(x)
+            if low or measure in ("vib", "current_high", "current_unbalance"):
+                active &= view.running & (view.since_start > 180.0)  # start-up inhibit, as on every real PLC
+            sign = -1.0 if low else 1.0
+            warn, alarm = sign * self.limits[:, m, 0], sign * self.limits[:, m, 1]
+            xs = sign * np.where(np.isfinite(x), x, -np.inf * sign)
+            new = np.where(xs > alarm, 2, np.where(xs > warn, 1, 0)) * active
+            margin = np.abs(warn) * 0.05 + (1.0 if "temp" in measure else 0.0)
+            clear = (xs < warn - margin) | ~active
+            changed = np.flatnonzero(
+                ((new > self.level[:, m]) & (t1 >= self.quiet_until[:, m])) | (clear & (self.level[:, m] > 0))
+            )
+            for a in changed.tolist():
+                ts = float(view.ts[a, -1])
+                if new[a] > self.level[a, m]:
+                    self.level[a, m] = new[a]
+                    level = "ALARM" if new[a] == 2 else "WARNING"
+                    out.append(
+                        self._measure_line(ts, a, measure, level, float(x[a]), float(self.limits[a, m, new[a] - 1]), "controller")
+                    )
+                else:
+                    self.level[a, m] = 0
+                    self.quiet_until[a, m] = t1 + 600.0
+                    if active[a] and self.rng.random() < 0.5:
+                        out.append(
+                            self._measure_line(
+                                ts, a, measure, "WARNING", float(x[a]), float(self.limits[a, m, 0]), "controller", clear=True
+                            )
+                        )
+        return out
+
+    # ------------------------------------------------------------------ rendering
+
+    def _common(self, a: int, kind: str) -> dict[str, Any]:
+        rng, asset = self.rng, self.assets[a]
+        noun = ASSET_TYPES[asset.type].noun
+        name = self.r.pick(NAMES)
+        return {
+            "T": tag_variant(asset.id, self.styles[a] if kind != "operator" else "generic", rng),
+            "noun": noun,
+            "Noun": noun.capitalize(),
+            "name": name,
+            "initials": "".join(w[0] for w in name.split()),
+            "n": int(rng.integers(1, 40)),
+            "k": int(rng.integers(1, 16)),
+            "wo": int(rng.integers(100000, 999999)),
+            "grams": int(rng.integers(5, 60)),
+            "hours": int(rng.integers(2000, 90000)),
+            "kwh": int(rng.integers(1000, 900000)),
+            "PT": self.r.pick(["DE-H", "DE-V", "NDE-H", "DE-A", "MDE", "P1H"]),
+            "rpm": int(self.p.rated_rpm[a]),
+            "hz": "50.0",
+        }
+
+    def _line(
+        self, ts: float, a: int, event: str, kind: str, view: ChunkView, fields: dict[str, Any], level: str | None = None
+    ) -> LogRecord:
+        style = self.styles[a]
+        level = level or _LEVELS.get(event, "INFO")
+        text = self.r.template(event, kind, style, {**self._common(a, kind), **fields})
+        code = self.r.code(style, event, level) if kind in ("controller", "drive") else None
+        return record(self.site_ids[a], self.assets[a].id, ts, level, self.r.source(style, kind), text, code)
+
+    def _measure_line(
+        self, ts: float, a: int, measure: str, level: str, value: float, limit: float, kind: str, clear: bool = False
+    ) -> LogRecord:
+        style = self.styles[a]
+        code = self.r.code(style, measure, level) if kind == "controller" else None
+        decimals = 2 if measure in ("suction_low", "pressure_low") else 1
+        fields = {**self._common(a, kind), "V": f"{value:.{decimals}f}", "L": f"{limit:.{decimals}f}", "K": code or ""}
+        text = self.r.measure(measure, level, kind, style, fields, clear=clear)
+        if measure.endswith("_low"):
+            text = text.replace(">", "<").replace("exceeds", "below").replace("above", "below")
+        return record(
+            self.site_ids[a],
+            self.assets[a].id,
+            ts,
+            "INFO" if clear else level,
+            self.r.source(style, kind),
+            text,
+            None if clear else code,
+        )
+
+
+def _nanmedian(x: np.ndarray) -> np.ndarray:
+    """Median over the last axis ignoring NaN, without numpy's all-NaN warning (such rows give NaN)."""
+    filled = np.where(np.isnan(x), np.inf, x)
+    count = np.sum(~np.isnan(x), axis=-1)
+    ordered = np.sort(filled, axis=-1)
+    k = np.maximum(count - 1, 0) // 2
+    med = np.take_along_axis(ordered, k[..., None], axis=-1)[..., 0]
+    return np.where(count > 0, med, np.nan)
+
+
+_LEVELS = {
+    "obs_noise": "NOTICE",
+    "obs_vibration": "NOTICE",
+    "obs_hot": "WARNING",
+    "obs_leak": "NOTICE",
+    "obs_grease": "NOTICE",
+    "obs_cooling": "NOTICE",
+    "obs_power": "WARNING",
+    "cms_band": "WARNING",
+    "cms_kurtosis": "WARNING",
+    "cms_trend": "NOTICE",
+    "cms_diag": "WARNING",
+    "sensor_fault": "WARNING",
+    "comm": "WARNING",
+    "misc": "NOTICE",
+}

@@ -1,0 +1,194 @@
+"""Log text rendering: turn an event into one log line the way a given vendor or person writes it.
+
+Each asset's controller has a vendor style (``siemens``, ``rockwell``, ``abb``,
+``schneider``, ``generic``) that decides its source names, its alarm codes, its word orders
+and its habits (upper case, terse tags); condition monitors, operators and the
+maintenance system have their own voices. Within a style, every line is drawn from the
+phrase banks with random alternatives, abbreviations and word orders, so one event never
+has one fixed string.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from forewarn.contracts import LogRecord
+from simulators.phrases import (
+    CLEAR_PATTERNS,
+    CMS_LEVELS,
+    CMS_POINTS,
+    CONDITION_ABBR,
+    CONDITIONS,
+    MEASURE_PATTERNS,
+    MEASURES,
+    OTHER_SOURCES,
+    SCHNEIDER_CODES,
+    SOURCES,
+    TEMPLATES,
+)
+
+_ALT = re.compile(r"\[([^\[\]]*)\]")
+_SPACES = re.compile(r"\s{2,}")
+_ABBREVIATIONS = (
+    (re.compile(r"\btemperature\b", re.I), "temp"),
+    (re.compile(r"\bbearing\b", re.I), "brg"),
+    (re.compile(r"\bvibration\b", re.I), "vib"),
+    (re.compile(r"\bpressure\b", re.I), "press"),
+    (re.compile(r"\bmotor\b", re.I), "mtr"),
+    (re.compile(r"\bcommunication\b", re.I), "comm"),
+    (re.compile(r"\bwinding\b", re.I), "wdg"),
+)
+# Stable event numbers behind vendor codes (append only: codes are part of the plant's vocabulary).
+EVENT_NUMBERS: dict[str, int] = {
+    name: i + 1
+    for i, name in enumerate(
+        [
+            "start",
+            "stop",
+            "speed",
+            "load",
+            "shift",
+            "pm",
+            "status",
+            "trip_vib",
+            "trip_temp",
+            "trip_elec",
+            "trip_process",
+            "repaired",
+            "vib",
+            "bearing_temp",
+            "winding_temp",
+            "oil_temp",
+            "disch_temp",
+            "current_unbalance",
+            "current_high",
+            "pressure_low",
+            "suction_low",
+            "flow_low",
+            "sensor_fault",
+            "comm",
+            "misc",
+            "obs_power",
+        ]
+    )
+}
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def expand(template: str, rng: np.random.Generator) -> str:
+    """Resolve every ``[a|b|c]`` group (innermost first) with a random alternative."""
+    while True:
+        new = _ALT.sub(lambda m: _choice(m.group(1).split("|"), rng), template)
+        if new == template:
+            return new
+        template = new
+
+
+def _choice(options: list[str], rng: np.random.Generator) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _tidy(text: str) -> str:
+    text = _SPACES.sub(" ", text).strip()
+    text = text.replace(" ,", ",").replace(" :", ":").replace("( ", "(").replace(" )", ")").replace("()", "")
+    return text.strip(" ,:-") or "event"
+
+
+def tag_variant(asset_id: str, style: str, rng: np.random.Generator) -> str:
+    """How a controller of ``style`` writes the asset's tag (P-101, P101, P_101, p-101)."""
+    tag = asset_id.rsplit(".", 1)[-1]
+    roll = rng.random()
+    if style in ("siemens", "schneider") and roll < 0.7:
+        return tag.replace("-", "")
+    if style == "rockwell" and roll < 0.7:
+        return tag.replace("-", "_")
+    if style == "generic" and roll < 0.2:
+        return tag.lower()
+    return tag
+
+
+class Renderer:
+    """Renders events for one plant; all randomness comes from the generator given."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def pick(self, options: list[str]) -> str:
+        return _choice(options, self.rng)
+
+    def source(self, style: str, kind: str) -> str:
+        if kind in SOURCES.get(style, {}):
+            return self.pick(SOURCES[style][kind])
+        return self.pick(OTHER_SOURCES.get(kind, SOURCES["generic"]["controller"]))
+
+    def code(self, style: str, event: str, level: str) -> str | None:
+        """A vendor-style alarm code, or None (many lines carry none)."""
+        number = EVENT_NUMBERS.get(event)
+        if number is None or self.rng.random() < 0.25:
+            return None
+        severe = level in ("ALARM", "ERROR", "CRITICAL")
+        if style == "siemens":
+            return f"{4000 + 10 * number + severe}" if self.rng.random() < 0.5 else f"0x{0x4A00 + 16 * number + severe:04X}"
+        if style == "rockwell":
+            return f"{'F' if severe else 'A'}{number * 7 % 1000:03d}"
+        if style == "abb":
+            return f"{'F' if severe else 'A'}{0x2000 + number * 37:04X}"
+        if style == "schneider":
+            return SCHNEIDER_CODES.get(event, f"E{number:03d}")
+        return f"ALM{number:03d}" if severe or self.rng.random() < 0.3 else None
+
+    def finish(self, text: str, style: str, kind: str) -> str:
+        """Vendor and human habits: upper case on terse panels, abbreviations, lower-case notes."""
+        rng = self.rng
+        if kind in ("controller", "drive") and rng.random() < {"generic": 0.3, "schneider": 0.3, "rockwell": 0.15}.get(
+            style, 0.05
+        ):
+            text = text.upper()
+        elif kind == "operator" and rng.random() < 0.4:
+            text = text.lower()
+        if rng.random() < 0.15:
+            for pattern, short in _ABBREVIATIONS:
+                if rng.random() < 0.5:
+                    text = pattern.sub(short, text)
+        return _tidy(text)[:2000]
+
+    def template(self, event: str, kind: str, style: str, fields: dict[str, Any]) -> str:
+        """A whole-template event (start, shift handover, operator note, CMS message...)."""
+        template = self.pick(TEMPLATES[event][kind])
+        return self.finish(expand(template, self.rng).format_map(_Fields(fields)), style, kind)
+
+    def measure(self, measure: str, level: str, kind: str, style: str, fields: dict[str, Any], clear: bool = False) -> str:
+        """A measurement alarm composed from noun, condition and a word order of the style."""
+        rng, bank = self.rng, MEASURES[measure]
+        side = str(bank["side"])
+        fmt = _Fields(fields)
+        fmt.update(
+            N=expand(self.pick(list(bank["nouns"])), rng),
+            NA=self.pick(list(bank["abbr"])),
+            C=self.pick(CONDITIONS[(side, level)]),
+            CA=self.pick(CONDITION_ABBR[(side, level)]),
+            U=self.pick(list(bank["units"])),
+            LVL=self.pick(CMS_LEVELS[level]),
+            PT=self.pick(CMS_POINTS),
+            P=f"{int(rng.integers(30, 99))}.{int(rng.integers(1, 40)):02d}",
+        )
+        if clear:
+            patterns = CLEAR_PATTERNS
+        elif kind == "cms":
+            patterns = MEASURE_PATTERNS["cms"]
+        else:
+            patterns = MEASURE_PATTERNS.get(style, MEASURE_PATTERNS["generic"]) + MEASURE_PATTERNS["generic"][:3]
+        text = expand(self.pick(patterns), rng).format_map(fmt)
+        return self.finish(text, style, kind)
+
+
+def record(site: str, asset_id: str, ts: float, level: str, source: str, text: str, code: str | None) -> LogRecord:
+    """A validated log line (logs are few next to telemetry, so they go through the contract's checks)."""
+    return LogRecord(site=site, asset_id=asset_id, ts=round(ts, 3), level=level, source=source[:64], text=text, code=code)
