@@ -22,6 +22,7 @@ from stream.config import StreamSettings
 from stream.feed import AlertHub, AlertTail
 from stream.publish import MqttAlertPublisher
 from stream.sink import AsyncSink
+from stream.transport import QuietMonitor, StreamFaustApp
 from stream.store import AlertStore
 from stream.web import FeedApi
 
@@ -111,7 +112,7 @@ class StreamApp:
         self.settings = settings
         self.on_feed_started = on_feed_started
         partitions = settings.partitions
-        self.app = faust.App(
+        self.app = StreamFaustApp(
             settings.stream.app_id,
             **_broker_options(settings),
             store="memory://",
@@ -126,6 +127,7 @@ class StreamApp:
             consumer_max_fetch_size=4 * 1024 * 1024,
             table_cleanup_interval=3600.0,
             topic_allow_declare=True,
+            monitor=QuietMonitor(),
         )
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         t = settings.topics
