@@ -114,7 +114,12 @@ class Worker:
             FOREWARN_TOPICS_KAFKA_PREDICTIONS=topic,
             FOREWARN_TOPICS_KAFKA_ALERTS=f"bench-alerts-{suffix}",
             FOREWARN_STREAM=json.dumps(
-                {"app_id": f"bench-{suffix}", "control_topic": f"bench-control-{suffix}", "web_port": self.port, "mqtt_publish": False}
+                {
+                    "app_id": f"bench-{suffix}",
+                    "control_topic": f"bench-control-{suffix}",
+                    "web_port": self.port,
+                    "mqtt_publish": False,
+                }
             ),
             FOREWARN_LOGGING_LEVEL="WARNING",
         )
@@ -123,7 +128,11 @@ class Worker:
     def start(self) -> None:
         log = (self.state_dir / "worker.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "forewarn.cli", "stream", "worker"], env=self.env, stdout=log, stderr=log, start_new_session=True
+            [sys.executable, "-m", "forewarn.cli", "stream", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
         self.wait(lambda: self.health() is not None, 60)
 
@@ -203,7 +212,9 @@ def latency(worker: Worker, bootstrap: str, topic: str, samples: int) -> list[fl
 
 def counts(worker: Worker) -> tuple[int, int]:
     with worker.db() as conn:
-        return conn.execute("select count(*) from alerts").fetchone()[0], conn.execute("select count(*) from alert_events").fetchone()[0]
+        return conn.execute("select count(*) from alerts").fetchone()[0], conn.execute(
+            "select count(*) from alert_events"
+        ).fetchone()[0]
 
 
 def main() -> None:
@@ -248,7 +259,7 @@ def main() -> None:
     median = statistics.median(rates[1:])
     print("\nstream worker throughput (one worker, tansu, 2-core machine)")
     print(f"{'what':<52} {'rate':>14}")
-    print(f"{'worker: predictions folded/s (median of %d runs)' % args.runs:<52} {median:>12,.0f}/s")
+    print(f"{f'worker: predictions folded/s (median of {args.runs} runs)':<52} {median:>12,.0f}/s")
     print(f"{'  runs (warm-up first)':<52} {', '.join(f'{r:,.0f}' for r in rates):>14}")
     print(f"{'baseline: aiokafka producer alone':<52} {produce_rate:>12,.0f}/s")
     print(f"{'baseline: aiokafka consumer alone':<52} {raw_rate:>12,.0f}/s")
@@ -264,7 +275,7 @@ def main() -> None:
     print(f"{'p99':<20} {q[98] * 1000:>6.0f} ms")
     print(f"{'max':<20} {max(lat) * 1000:>6.0f} ms")
 
-    print("\nreplay of every prediction (%d) through the same worker" % total)
+    print(f"\nreplay of every prediction ({total}) through the same worker")
     print(f"{'':<24} {'before':>8} {'after':>8}")
     print(f"{'alert rows':<24} {alerts_before:>8} {alerts_after:>8}")
     print(f"{'alert history entries':<24} {events_before:>8} {events_after:>8}")

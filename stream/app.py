@@ -22,8 +22,8 @@ from stream.config import StreamSettings
 from stream.feed import AlertHub, AlertTail
 from stream.publish import MqttAlertPublisher
 from stream.sink import AsyncSink
-from stream.transport import QuietMonitor, StreamFaustApp
 from stream.store import AlertStore
+from stream.transport import QuietMonitor, StreamFaustApp
 from stream.web import FeedApi
 
 log = logging.getLogger(__name__)
@@ -135,9 +135,7 @@ class StreamApp:
         self.alerts = self.app.topic(t.kafka_alerts, partitions=partitions, **raw)
         self.control = self.app.topic(settings.stream.control_topic, partitions=partitions, **raw)
         self.deadletter = self.app.topic(t.kafka_deadletter, partitions=partitions, **raw)
-        self.table = self.app.Table(
-            STATE_TABLE, default=None, partitions=partitions, key_type=str, value_type=bytes
-        )
+        self.table = self.app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=str, value_type=bytes)
         self.aggregator = Aggregator(settings, self.table, self.alerts, self.control, self.deadletter)
         self.sink = AsyncSink(AlertStore(settings.database_url(), settings.database.echo), settings.stream.db_retry_max_s)
         self.hub = AlertHub()

@@ -79,7 +79,9 @@ class RunningWorker:
                 start_new_session=True,
             )
         self.wait_for(lambda: self.get("/api/health"), timeout, "the worker's feed")
-        self.wait_for(lambda: "Setting newly assigned partitions" in self.log.read_text(errors="replace") or None, timeout, "a group join")
+        self.wait_for(
+            lambda: "Setting newly assigned partitions" in self.log.read_text(errors="replace") or None, timeout, "a group join"
+        )
 
     def stop(self) -> float:
         """SIGTERM; returns how long the worker took to exit."""

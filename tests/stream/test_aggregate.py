@@ -1,4 +1,4 @@
-"""A worker's batches of predictions, duplicated, reordered or broken, yield each alert once, and bad input becomes a dead letter."""
+"""Batches of predictions, duplicated, reordered or broken, yield each alert once; bad input becomes a dead letter."""
 
 from __future__ import annotations
 

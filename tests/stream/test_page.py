@@ -42,14 +42,18 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     for arg in ARGS:
         options.add_argument(arg)
     options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "driver.log")), options=options)
+    driver = webdriver.Chrome(
+        service=Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "driver.log")), options=options
+    )
     try:
         yield driver
     finally:
         driver.quit()
 
 
-def test_the_page_shows_a_new_alert_live_and_acknowledges_it(worker: RunningWorker, browser: webdriver.Chrome, tmp_path: Path) -> None:
+def test_the_page_shows_a_new_alert_live_and_acknowledges_it(
+    worker: RunningWorker, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
     browser.get(worker.url + "/")
     wait = WebDriverWait(browser, 30)
     wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "live"))

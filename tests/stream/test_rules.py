@@ -1,4 +1,4 @@
-"""An operator gets one alert per real problem: the k-of-n rule, hysteresis, severity, escalation and idempotency hold for any input."""
+"""One alert per real problem: k-of-n, hysteresis, severity, escalation and idempotency hold for any input."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ def fresh() -> EntityState:
     return EntityState(kind="asset", id="p1", site="plant1")
 
 
-def run(probabilities: list[float], rules: RuleSettings = RULES, order: list[int] | None = None, state: EntityState | None = None):
+def run(
+    probabilities: list[float], rules: RuleSettings = RULES, order: list[int] | None = None, state: EntityState | None = None
+):
     """Feed one prediction per probability (window i ends at T0 + 10 i), in ``order``; returns all alert changes."""
     state = state or fresh()
     changes = []
@@ -67,13 +69,15 @@ def test_never_two_active_alerts_for_one_fault_and_revisions_only_grow(ps: list[
 
 @given(probabilities, st.data())
 def test_duplicated_predictions_change_nothing(ps: list[float], data: st.DataObject) -> None:
-    state, changes = run(ps)
+    _state, changes = run(ps)
     order = list(range(len(ps)))
     dups = data.draw(st.lists(st.integers(0, len(ps) - 1), max_size=10))
     for d in dups:  # redeliveries: each duplicate arrives again, later than its original
         order.insert(data.draw(st.integers(order.index(d) + 1, len(order))), d)
     state2, changes2 = run(ps, order=order)
-    assert [(c.id, c.revision, c.state, c.occurrences) for c in changes2] == [(c.id, c.revision, c.state, c.occurrences) for c in changes]
+    assert [(c.id, c.revision, c.state, c.occurrences) for c in changes2] == [
+        (c.id, c.revision, c.state, c.occurrences) for c in changes
+    ]
     assert state2.duplicates + state2.late == len(dups)
 
 
@@ -94,7 +98,7 @@ def test_reordered_predictions_never_double_count(ps: list[float], rnd: random.R
 
 def test_replay_from_any_point_converges_to_the_same_alerts() -> None:
     ps = [0.05, 0.95, 0.95, 0.3, 0.95, 0.95, 0.05, 0.05, 0.05, 0.05, 0.95, 0.95, 0.95]
-    state, changes = run(ps)
+    _state, changes = run(ps)
     for cut in range(len(ps)):  # a crash after `cut` predictions, state recovered, replay from the start
         replayed, _ = run(ps, order=list(range(cut)))
         _, again = run(ps, order=list(range(len(ps))), state=replayed)
@@ -105,7 +109,10 @@ def test_replay_from_any_point_converges_to_the_same_alerts() -> None:
 def test_hysteresis_resolves_only_after_quiet_and_rearms_after() -> None:
     _, changes = run([0.95, 0.95, 0.95, 0.5, 0.5, 0.5, 0.05, 0.05, 0.05, 0.95])
     states = [(c.revision, c.state) for c in changes if c.revision == 1 or c.state is AlertState.RESOLVED]
-    assert states == [(1, AlertState.OPEN), (changes[-1].revision, AlertState.RESOLVED)]  # 0.5 is not quiet; one hit later is not enough
+    assert states == [
+        (1, AlertState.OPEN),
+        (changes[-1].revision, AlertState.RESOLVED),
+    ]  # 0.5 is not quiet; one hit later is not enough
 
 
 @given(st.floats(0, 1), st.floats(0, 1), st.one_of(st.none(), st.floats(0, 500)), st.integers(1, 50))

@@ -1,4 +1,4 @@
-"""The alert database keeps exactly one row per alert and one history entry per revision, on SQLite and the real PostgreSQL, through replays and outages."""
+"""The database keeps one row per alert and one history entry per revision (SQLite, PostgreSQL) through replays and outages."""
 
 from __future__ import annotations
 
@@ -96,7 +96,8 @@ def test_lists_filter_and_page_worst_first(db_url: str) -> None:
     store = AlertStore(db_url)
     try:
         batch = [
-            alert(1, id=f"a{i}:imbalance:1", asset_id=f"a{i}", severity=list(Severity)[i % 4], last_seen=T0 + i) for i in range(10)
+            alert(1, id=f"a{i}:imbalance:1", asset_id=f"a{i}", severity=list(Severity)[i % 4], last_seen=T0 + i)
+            for i in range(10)
         ]
         store.write(batch)
         rows, total = store.list_alerts(AlertQuery(states=("open",), limit=3))

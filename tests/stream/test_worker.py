@@ -1,4 +1,4 @@
-"""A real worker on tansu turns predictions into one alert row per problem, serves it over REST, SSE, MQTT and the CLI, survives replays and a crash, and stops cleanly."""
+"""A real worker on tansu makes one alert row per problem, serves it (REST, SSE, MQTT, CLI), survives replays and a crash."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ FAULT = "bearing_outer_race"
 def episode(asset: str, start: float, n: int = 8, fault: str = FAULT, ttf: float | None = 30.0) -> list:
     """Two healthy windows, then a fault the model is sure of."""
     return [
-        prediction(asset, start + 10 * i, fault if i >= 2 else "normal", 0.93, ttf_hours=ttf if i >= 2 else None) for i in range(n)
+        prediction(asset, start + 10 * i, fault if i >= 2 else "normal", 0.93, ttf_hours=ttf if i >= 2 else None)
+        for i in range(n)
     ]
 
 
@@ -35,7 +36,7 @@ def test_an_alert_reaches_the_database_the_feed_and_mqtt(worker: RunningWorker) 
     client.loop_start()
     try:
         start = time.time() - 200
-        worker.produce(episode("feed-1", start) + [(b"feed-1", b"{not json")])
+        worker.produce([*episode("feed-1", start), (b"feed-1", b"{not json")])
         (alert,) = worker.wait_for(lambda: worker.alerts_of("feed-1"), 30, "the alert row")
         assert alert["fault"] == FAULT and alert["state"] == "open" and alert["severity"] == "high"
         assert alert["id"] == f"feed-1:{FAULT}:{round((start + 40) * 1000)}"  # decided by the third hit
@@ -124,7 +125,9 @@ def test_silent_assets_and_gateways_raise_liveness_alerts(worker: RunningWorker)
     gateway = worker.wait_for(lambda: worker.alerts_of("gw-quiet"), 30, "gateway_silent")
     assert gateway[0]["fault"] == "gateway_silent"
     worker.produce([prediction("quiet-1", time.time() - 10, "normal", 0.99, gateway="gw-quiet")])
-    worker.wait_for(lambda: all(a["state"] == "resolved" for a in worker.alerts_of("quiet-1") + worker.alerts_of("gw-quiet")), 20, "recovery")
+    worker.wait_for(
+        lambda: all(a["state"] == "resolved" for a in worker.alerts_of("quiet-1") + worker.alerts_of("gw-quiet")), 20, "recovery"
+    )
 
 
 def test_replays_and_a_crash_create_no_duplicate_alert(worker: RunningWorker) -> None:
@@ -140,7 +143,7 @@ def test_replays_and_a_crash_create_no_duplicate_alert(worker: RunningWorker) ->
 
     worker.kill()  # a crash: recovery from the changelog plus a replay from the committed offset
     worker.start()
-    worker.produce(batch + [prediction("replay-1", start + 200, FAULT, 0.95)])
+    worker.produce([*batch, prediction("replay-1", start + 200, FAULT, 0.95)])
     worker.wait_for(lambda: worker.get(f"/api/alerts/{first['id']}")["revision"] > revision, 30, "the new hit's update")
     alerts = [a for a in worker.alerts_of("replay-1") if a["fault"] == FAULT]
     assert [a["id"] for a in alerts] == [first["id"]]
