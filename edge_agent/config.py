@@ -1,0 +1,118 @@
+"""Settings of the gateway daemon: the shared sections plus an ``[edge]`` section.
+
+Built once by `forewarn edge run` / `forewarn edge score` with ``load_settings`` and passed
+down; nothing below reads the environment. Every field has a default that runs on one
+machine, so `forewarn edge run` with no file works next to a local Mosquitto.
+
+Environment overrides name the section and the field: ``FOREWARN_EDGE_GATEWAY_ID=gw7``,
+``FOREWARN_EDGE_OUTBOX_MAX_BYTES=1000000``, ``FOREWARN_KAFKA_BOOTSTRAP=broker:9092``.
+See ``edge_agent/forewarn-edge.example.toml`` for a commented file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from forewarn.contracts import MAX_PAYLOAD_BYTES
+from forewarn.settings import CommonSettings
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class EdgeSection(BaseModel):
+    """The ``[edge]`` table: what only the gateway daemon reads."""
+
+    gateway_id: str = Field("gw1", pattern=_ID, description="this gateway's id: part of every prediction id and topic")
+    model: Path | None = Field(None, description="model bundle directory; None: the bundle shipped with Forewarn")
+    ort_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads (1 leaves a core for ingest)")
+    batch_size: int = Field(64, ge=1, le=4096, description="most windows per inference call; bounds the added latency of a burst")
+    reload_check_s: float = Field(
+        5.0, ge=0, description="how often to look for a new bundle dropped in place (0: never hot-reload)"
+    )
+
+    # -- MQTT ingest and local publishing
+    client_id: str | None = Field(
+        None, description="MQTT client id; fixed so the broker keeps the session. None: forewarn-edge-<gateway_id>"
+    )
+    mqtt_protocol: Literal["3.1.1", "5"] = Field(
+        "3.1.1", description="MQTT protocol version; 3.1.1 works with every broker (amqtt included)"
+    )
+    session_expiry_s: int = Field(
+        7 * 24 * 3600, ge=0, description="MQTT 5 only: how long the broker keeps the session while the gateway is away"
+    )
+    subscribe_qos: Literal[0, 1] = Field(1, description="QoS of the telemetry and log subscriptions")
+    prediction_qos: Literal[0, 1, 2] = Field(1, description="QoS of predictions published to MQTT .../prediction")
+    publish_predictions_mqtt: bool = Field(True, description="also publish every prediction to MQTT for local subscribers")
+    mqtt_queue_max: int = Field(
+        10_000, ge=0, description="MQTT publishes held in memory while the broker is away (beyond: counted, dropped)"
+    )
+    max_payload_bytes: int = Field(
+        MAX_PAYLOAD_BYTES, ge=1024, le=MAX_PAYLOAD_BYTES, description="largest inbound payload accepted"
+    )
+    inbox_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="payload bytes waiting between MQTT and the pipeline; beyond, payloads are dead-lettered",
+    )
+    drain_max_messages: int = Field(2_000, ge=1, description="most inbound messages folded per pipeline step")
+
+    # -- assets
+    unknown_assets: Literal["accept", "reject"] = Field(
+        "accept", description="accept: score any asset (up to max_assets); reject: only known_assets, others dead-lettered"
+    )
+    known_assets: list[str] = Field(default_factory=list, description="asset ids this gateway expects (used by 'reject')")
+    max_assets: int = Field(1_000, ge=1, le=100_000, description="most assets buffered at once (memory bound)")
+    asset_idle_s: float = Field(
+        3_600.0, gt=0, description="when max_assets is reached, an asset silent this long gives up its buffer"
+    )
+    dedup_window: int = Field(1_024, ge=16, le=1_000_000, description="recent seq numbers remembered per asset")
+
+    # -- outbox and Kafka delivery
+    outbox_path: Path | None = Field(None, description="SQLite outbox file; None: <state_dir>/edge/outbox.sqlite3")
+    outbox_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=64 * 1024, description="outbox size bound; over it the oldest rows go (see docs/edge.md)"
+    )
+    outbox_max_age_s: float = Field(7 * 24 * 3600.0, gt=0, description="rows older than this are discarded, counted")
+    outbox_sync: Literal["NORMAL", "FULL"] = Field(
+        "FULL", description="SQLite synchronous mode: FULL survives power loss, NORMAL only a crash of the process"
+    )
+    historical_after_s: float = Field(
+        120.0, gt=0, description="a prediction older than this when sent is replayed, flagged historical"
+    )
+    replay_rate: float = Field(200.0, gt=0, description="historical predictions sent per second after an outage")
+    kafka_batch: int = Field(500, ge=1, le=100_000, description="most outbox rows per Kafka send")
+    kafka_timeout_s: float = Field(10.0, gt=0, description="time for Kafka to acknowledge a batch before it counts as failed")
+    kafka_backoff_max_s: float = Field(30.0, gt=0, description="longest wait between Kafka reconnect attempts")
+    deadletter_rate: float = Field(
+        20.0, ge=0, description="dead letters per second sent to Kafka; more are counted only (a flood must not fill the outbox)"
+    )
+
+    # -- health and metrics
+    status_interval_s: float = Field(30.0, gt=0, description="how often the retained gateway status is refreshed")
+    metrics_enabled: bool = Field(True, description="serve Prometheus metrics over HTTP")
+    metrics_host: str = Field("127.0.0.1", description="address of the metrics HTTP server")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="port of the metrics HTTP server (0: any free port)")
+    stop_timeout_s: float = Field(5.0, gt=0, description="on SIGTERM: time allowed to flush the outbox to Kafka")
+
+
+class EdgeSettings(CommonSettings):
+    """Everything `forewarn edge run` and `forewarn edge score` read."""
+
+    edge: EdgeSection = EdgeSection()
+
+    def client_id(self) -> str:
+        return self.edge.client_id or f"forewarn-edge-{self.edge.gateway_id}"
+
+    def outbox_file(self) -> Path:
+        return self.edge.outbox_path or self.state_dir / "edge" / "outbox.sqlite3"
+
+    def model_path(self) -> Path:
+        """The configured bundle, else the one shipped with Forewarn (imported late: the runtime is heavy)."""
+        if self.edge.model is not None:
+            return self.edge.model
+        from models.runtime import default_bundle_path
+
+        return default_bundle_path()

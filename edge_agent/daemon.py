@@ -1,0 +1,221 @@
+"""The gateway daemon: the stages wired in data-flow order, with their lifecycle.
+
+    MQTT --MqttLink--> Inbox --WindowStage--> windows --Scorer--> predictions --Outbox--> KafkaPublisher --> Kafka
+                                  (bad payloads -> dead letters -> Outbox)       \\--> MQTT .../prediction
+
+One asyncio loop runs the pipeline, the Kafka publisher and the health heartbeat; the paho
+network thread only decodes and enqueues; ONNX Runtime runs in a worker thread so the loop
+stays responsive while a batch is scored. Each step acknowledges its MQTT messages only
+after the predictions they completed are committed to the outbox.
+
+Start needs no uplink (Kafka and the MQTT broker are retried in the background); stop
+(SIGTERM/SIGINT) finishes the current step, says ``offline``, flushes what Kafka takes
+within ``stop_timeout_s`` and closes the outbox: whatever is left is there for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+from edge_agent.config import EdgeSettings
+from edge_agent.errors import EdgeError, ModelError, Rejected
+from edge_agent.health import Health, Vitals
+from edge_agent.infer import Scorer
+from edge_agent.ingest import Delivery, Inbox, MqttLink
+from edge_agent.metrics import EdgeMetrics
+from edge_agent.outbox import Outbox, Record
+from edge_agent.publish import AioKafkaPort, KafkaPublisher, publish_predictions
+from edge_agent.window import AssetPolicy, WindowStage
+from forewarn.contracts import dead_letter, encode
+
+log = logging.getLogger(__name__)
+
+
+class EdgeDaemon:
+    """One gateway: build with settings, then ``await run(stop_event)``."""
+
+    def __init__(self, settings: EdgeSettings) -> None:
+        edge, topics = settings.edge, settings.topics
+        self.settings = settings
+        self.metrics = EdgeMetrics()
+        self.scorer = Scorer(settings.model_path(), edge.gateway_id, edge.ort_threads, edge.batch_size)
+        self.outbox = Outbox(settings.outbox_file(), self.metrics, edge.outbox_max_bytes, edge.outbox_max_age_s, edge.outbox_sync)
+        self.inbox = Inbox(edge.inbox_max_bytes)
+        status_topic = topics.mqtt_gateway_status.format(gateway=edge.gateway_id, site=settings.site, asset="")
+        self.health = Health(edge.gateway_id, settings.site, status_topic, edge.status_interval_s, self._vitals)
+        self.link = MqttLink(settings, self.inbox, self.metrics, will=self.health.will(), birth=self.health.birth)
+        self.publisher: KafkaPublisher | None = None
+        if settings.kafka.bootstrap:
+            topics_used = [topics.kafka_predictions, topics.kafka_deadletter]
+            port = AioKafkaPort(settings.kafka, topics_used, edge.kafka_timeout_s, settings.client_id())
+            self.publisher = KafkaPublisher(
+                self.outbox, port, self.metrics, batch=edge.kafka_batch, historical_after_s=edge.historical_after_s,
+                replay_rate=edge.replay_rate, backoff_max_s=edge.kafka_backoff_max_s,
+            )  # fmt: skip
+        self.windows: WindowStage | None = None
+        self.windows_scored = 0
+        self.metrics_port: int | None = None
+        self._letters = _Pacer(edge.deadletter_rate)
+        self._reasons_logged: set[str] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start every stage, run the pipeline until ``stop`` is set, then stop them in reverse."""
+        await self.start()
+        try:
+            next_reload = next_expiry = time.monotonic()
+            while not stop.is_set():
+                try:
+                    await self.step()
+                    if time.monotonic() >= next_reload and self.settings.edge.reload_check_s > 0:
+                        next_reload = time.monotonic() + self.settings.edge.reload_check_s
+                        await self.reload()
+                    if time.monotonic() >= next_expiry:
+                        next_expiry = time.monotonic() + 60.0
+                        self.outbox.expire()
+                except EdgeError as exc:  # the supervisor: a full disk or a broken step must not end the gateway
+                    log.error("pipeline step failed, retrying in 1 s: %s", exc)
+                    await asyncio.sleep(1.0)
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        edge = self.settings.edge
+        if edge.metrics_enabled:
+            self.metrics_port = self.metrics.serve(edge.metrics_host, edge.metrics_port)
+        self.outbox.start()
+        await asyncio.to_thread(self.scorer.load)
+        self.windows = WindowStage(self.scorer.spec, _policy(self.settings), self.metrics)
+        self.inbox.bind(asyncio.get_running_loop())
+        self.link.start()
+        if self.publisher is not None:
+            self.publisher.start()
+        else:
+            log.warning("kafka.bootstrap is empty: predictions stay in the outbox (bounded) and go to MQTT only")
+        self.health.start(self.link)
+        log.info(
+            "edge agent %s up: model %s, outbox %s (%d waiting), metrics port %s",
+            edge.gateway_id, self.scorer.version, self.outbox.path, self.outbox.depth, self.metrics_port,
+        )  # fmt: skip
+
+    async def step(self) -> None:
+        """Drain the inbox once: fold, score what became ready, store, publish, then acknowledge."""
+        assert self.windows is not None, "start() first"
+        deliveries = await self.inbox.get(self.settings.edge.drain_max_messages, timeout=0.2)
+        if not deliveries:
+            return
+        try:
+            await self._process(deliveries)
+        finally:
+            # Normally this runs after the outbox commit. On a failure it still runs: the windows were
+            # consumed, a redelivery would be dropped as a duplicate, and unacked messages would hold
+            # the broker's in-flight slots and stall the session.
+            for d in deliveries:
+                self.link.ack(d)
+
+    async def _process(self, deliveries: list[Delivery]) -> None:
+        assert self.windows is not None
+        letters = [letter for d in deliveries if (letter := self._fold(d)) is not None]
+        if letters:
+            self.outbox.put(letters)
+        ready = self.windows.ready()
+        batch, topic = self.settings.edge.batch_size, self.settings.topics.kafka_predictions
+        for start in range(0, len(ready), batch):
+            windows, arrived = [w for w, _ in ready[start : start + batch]], [a for _, a in ready[start : start + batch]]
+            scored = await asyncio.to_thread(self.scorer.score, windows, arrived)
+            self.outbox.put([Record(p.id, "prediction", topic, p.asset_id.encode(), encode(p)) for p in scored.predictions])
+            stored = time.perf_counter()
+            self.metrics.inference_seconds.observe(scored.seconds)
+            self.metrics.windows_scored.inc(len(windows))
+            self.windows_scored += len(windows)
+            for since in arrived:
+                self.metrics.window_latency_seconds.observe(max(0.0, stored - since))
+            if self.publisher is not None:
+                self.publisher.wake()
+            if self.settings.edge.publish_predictions_mqtt:
+                publish_predictions(self.link, self.settings.topics, scored.predictions, self.settings.edge.prediction_qos)
+
+    async def reload(self) -> None:
+        """Swap in a bundle dropped in place (verified by its manifest); keep the running one if it is refused."""
+        try:
+            swapped = await asyncio.to_thread(self.scorer.check_reload)
+        except ModelError as exc:
+            self.metrics.model_reloads.labels("failed").inc()
+            log.warning("new model bundle refused, still running %s: %s", self.scorer.version, exc)
+            return
+        if swapped and self.windows is not None:
+            self.metrics.model_reloads.labels("ok").inc()
+            self.windows.replace_spec(self.scorer.spec)
+            log.info("model hot-reloaded: now running %s", self.scorer.version)
+
+    async def stop(self) -> None:
+        edge = self.settings.edge
+        await self.health.stop()
+        await asyncio.to_thread(self.link.stop, self.health.will())
+        if self.publisher is not None:
+            await self.publisher.stop(edge.stop_timeout_s)
+        log.info("edge agent %s stopped; %d rows left in the outbox", edge.gateway_id, self.outbox.depth)
+        self.outbox.stop()
+        self.metrics.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _fold(self, delivery: Delivery) -> Record | None:
+        """Feed one delivery to its window; a refused one becomes a dead-letter record (or None if paced out)."""
+        assert self.windows is not None
+        refusal = delivery.rejected
+        if refusal is None and delivery.message is not None:
+            try:
+                self.windows.add(delivery.message, delivery.arrived)
+                return None
+            except Rejected as exc:
+                refusal = exc
+        assert refusal is not None, "a delivery carries a message or a refusal"
+        self.metrics.bad_messages.labels(refusal.reason).inc()
+        if refusal.reason not in self._reasons_logged:
+            self._reasons_logged.add(refusal.reason)
+            log.warning(
+                "refused a payload on %s: %s (further %r refusals are counted, not logged)",
+                delivery.topic,
+                refusal,
+                refusal.reason,
+            )
+        if not self._letters.allow():
+            self.metrics.deadletters_suppressed.inc()
+            return None
+        letter = dead_letter("edge-agent", str(refusal), delivery.payload, delivery.topic, time.time())
+        return Record(f"dl:{uuid.uuid4().hex}", "deadletter", self.settings.topics.kafka_deadletter, None, encode(letter))
+
+    def _vitals(self) -> Vitals:
+        return Vitals(
+            model_version=self.scorer.version if self.windows is not None else None,
+            assets=self.windows.asset_count if self.windows is not None else 0,
+            windows_scored=self.windows_scored,
+            outbox_depth=self.outbox.depth,
+            uplink=self.publisher is not None and self.publisher.uplink,
+        )
+
+
+class _Pacer:
+    """Allows ``rate`` events a second (one second's worth may be saved up)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.stamp = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def _policy(settings: EdgeSettings) -> AssetPolicy:
+    edge = settings.edge
+    return AssetPolicy(edge.unknown_assets, frozenset(edge.known_assets), edge.max_assets, edge.asset_idle_s, edge.dedup_window)

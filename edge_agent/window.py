@@ -1,0 +1,221 @@
+"""The window stage: per-asset sequence checks and asset policy in front of ``models.windowing``.
+
+The windowing itself (bounded per-asset ring buffers of step aggregates, hop-aligned
+windows, late samples counted) is ``models.windowing``: the same code cut the training
+windows, so the gateway never feeds the model a differently built window. This stage adds
+what only a live stream needs, and offline scoring runs through it too:
+
+- duplicates: MQTT QoS 1 redelivers after a reconnect, so a (seq, first timestamp) seen
+  recently is dropped, counted; folding it twice would double the step counts;
+- gaps and reordering: a seq above the highest seen counts the skipped ones as missing; a
+  lower, unseen seq is a late arrival and is used (its samples land in their steps);
+- publisher restarts: a seen seq with a different first timestamp, or a seq far below
+  every recent one, means the publisher started counting again: the tracker resets;
+- assets: an unknown asset is accepted or refused by policy, and the number of buffered
+  assets is bounded (an asset silent for ``asset_idle_s`` gives up its slot).
+
+Memory is fixed per asset by the window spec and the dedup window, so it is bounded by
+``max_assets`` whatever the message rate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+from edge_agent.errors import Rejected
+from edge_agent.metrics import EdgeMetrics
+from forewarn.contracts import LogRecord, Telemetry
+from models.windowing import AssetWindower, Window, WindowerCounters, WindowSpec
+
+Verdict = Literal["new", "duplicate", "reordered", "reset"]
+
+
+class SeqTracker:
+    """Recent sequence numbers of one asset's stream, bounded by ``window`` entries."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.highest = -1
+        self._seen: dict[int, float] = {}  # seq -> first timestamp of that message
+
+    def check(self, seq: int, start: float) -> tuple[Verdict, int]:
+        """Classify one message; returns the verdict and how many seq numbers it skipped."""
+        seen = self._seen.get(seq)
+        if seen is not None:
+            if seen == start:
+                return "duplicate", 0
+            return self._reset(seq, start), 0
+        if seq > self.highest:
+            skipped = seq - self.highest - 1 if self.highest >= 0 else 0
+            self.highest = seq
+            self._remember(seq, start)
+            return "new", skipped
+        if self.highest - seq > self.window:
+            return self._reset(seq, start), 0
+        self._remember(seq, start)
+        return "reordered", 0
+
+    def _reset(self, seq: int, start: float) -> Verdict:
+        self._seen.clear()
+        self.highest = seq
+        self._seen[seq] = start
+        return "reset"
+
+    def _remember(self, seq: int, start: float) -> None:
+        self._seen[seq] = start
+        if len(self._seen) > 2 * self.window:
+            floor = self.highest - self.window
+            self._seen = {s: t for s, t in self._seen.items() if s >= floor}
+
+
+@dataclass
+class _Asset:
+    windower: AssetWindower
+    telemetry_seq: SeqTracker
+    log_seq: SeqTracker
+    recent_logs: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=256))
+    last_seen: float = 0.0  # time.monotonic() of the last message
+    arrived: float = 0.0  # perf_counter() of the message that may complete a window
+
+
+@dataclass(frozen=True)
+class AssetPolicy:
+    """Which assets a gateway buffers, and how many."""
+
+    unknown: Literal["accept", "reject"] = "accept"
+    known: frozenset[str] = frozenset()
+    max_assets: int = 1_000
+    idle_s: float = 3_600.0
+    dedup_window: int = 1_024
+
+
+class WindowStage:
+    """Messages in, ready windows out; the one front shared by the daemon and `edge score`."""
+
+    def __init__(self, spec: WindowSpec, policy: AssetPolicy, metrics: EdgeMetrics) -> None:
+        self.spec = spec
+        self.policy = policy
+        self.metrics = metrics
+        self._assets: dict[str, _Asset] = {}
+        self._touched: set[str] = set()
+        self._retired = WindowerCounters()  # counters of assets that gave up their slot
+        metrics.watch(self._levels)
+
+    def add(self, message: Telemetry | LogRecord, arrived: float = 0.0) -> bool:
+        """Fold one message into its asset's windows; False if it was a duplicate (counted, dropped).
+
+        Raises ``Rejected`` for an asset the policy refuses.
+        """
+        asset = self._asset(message)
+        asset.last_seen = time.monotonic()
+        if isinstance(message, Telemetry):
+            verdict, skipped = asset.telemetry_seq.check(message.seq, message.timestamps[0])
+            if not self._count(verdict, skipped):
+                return False
+            asset.windower.add_telemetry(message)
+            self.metrics.messages.labels("telemetry").inc()
+            self.metrics.samples.inc(len(message.timestamps) * len(message.channels))
+        else:
+            if message.seq is not None:
+                verdict, skipped = asset.log_seq.check(message.seq, message.ts)
+                if not self._count(verdict, skipped):
+                    return False
+            else:
+                key = (message.ts, message.source, message.text)
+                if key in asset.recent_logs:
+                    self.metrics.duplicates.inc()
+                    return False
+                asset.recent_logs.append(key)
+            asset.windower.add_log(message)
+            self.metrics.messages.labels("log").inc()
+        asset.arrived = arrived
+        self._touched.add(message.asset_id)
+        return True
+
+    def ready(self) -> list[tuple[Window, float]]:
+        """Windows completed since the last call, each with the arrival time of the message that completed it."""
+        out: list[tuple[Window, float]] = []
+        for asset_id in sorted(self._touched):
+            asset = self._assets.get(asset_id)
+            if asset is not None:
+                out.extend((window, asset.arrived) for window in asset.windower.ready())
+        self._touched.clear()
+        return out
+
+    def flush(self) -> list[Window]:
+        """End of a finite stream: every asset's windows still inside their grace period."""
+        return [window for asset in self._assets.values() for window in asset.windower.flush()]
+
+    def replace_spec(self, spec: WindowSpec) -> None:
+        """A new model that cuts windows differently: start every buffer again (counted as retired)."""
+        if spec == self.spec:
+            return
+        for asset_id in list(self._assets):
+            self._retire(asset_id)
+        self.spec = spec
+
+    @property
+    def asset_count(self) -> int:
+        return len(self._assets)
+
+    # ------------------------------------------------------------------ internals
+
+    def _count(self, verdict: Verdict, skipped: int) -> bool:
+        if verdict == "duplicate":
+            self.metrics.duplicates.inc()
+            return False
+        if skipped:
+            self.metrics.missing.inc(skipped)
+        if verdict == "reordered":
+            self.metrics.reordered.inc()
+        elif verdict == "reset":
+            self.metrics.seq_resets.inc()
+        return True
+
+    def _asset(self, message: Telemetry | LogRecord) -> _Asset:
+        asset = self._assets.get(message.asset_id)
+        if asset is not None:
+            return asset
+        policy = self.policy
+        if policy.unknown == "reject" and message.asset_id not in policy.known:
+            raise Rejected("unknown_asset", f"asset {message.asset_id!r} is not in known_assets and unknown_assets=reject")
+        if len(self._assets) >= policy.max_assets and not self._evict_idle():
+            raise Rejected("too_many_assets", f"already buffering max_assets={policy.max_assets} active assets")
+        asset_type = message.asset_type if isinstance(message, Telemetry) else None
+        asset = _Asset(
+            windower=AssetWindower(self.spec, message.site, message.asset_id, asset_type),
+            telemetry_seq=SeqTracker(policy.dedup_window),
+            log_seq=SeqTracker(policy.dedup_window),
+        )
+        self._assets[message.asset_id] = asset
+        return asset
+
+    def _evict_idle(self) -> bool:
+        asset_id, asset = min(self._assets.items(), key=lambda item: item[1].last_seen)
+        if time.monotonic() - asset.last_seen < self.policy.idle_s:
+            return False
+        self._retire(asset_id)
+        return True
+
+    def _retire(self, asset_id: str) -> None:
+        asset = self._assets.pop(asset_id)
+        for f in fields(WindowerCounters):
+            setattr(self._retired, f.name, getattr(self._retired, f.name) + getattr(asset.windower.counters, f.name))
+        self._touched.discard(asset_id)
+
+    def _levels(self) -> Iterable[tuple[str, str, float]]:
+        assets = list(self._assets.values())
+        yield "assets", "assets buffered", float(len(assets))
+        helps = {
+            "late_samples": "samples too late for any pending window (not used)",
+            "unknown_channel_samples": "samples of channels the model does not read",
+            "late_logs": "log lines older than every pending window",
+            "sparse_windows": "windows skipped for too little data",
+        }
+        for f in fields(WindowerCounters):
+            total = getattr(self._retired, f.name) + sum(getattr(a.windower.counters, f.name) for a in assets)
+            yield f"{f.name}_total", helps.get(f.name, f.name), float(total)
