@@ -68,6 +68,10 @@ class WindowTable:
             sources=list(self.sources),
         )
 
+    def select_channels(self, keep: np.ndarray) -> WindowTable:
+        """The same windows with only the channels where ``keep`` (C,) is True."""
+        return replace(self, stats=self.stats[:, :, keep], counts=self.counts[:, :, keep])
+
     @staticmethod
     def concat(tables: Sequence[WindowTable]) -> WindowTable:
         assert tables, "nothing to concatenate"

@@ -31,6 +31,7 @@ from torch import nn
 from models.bundle import write_manifest
 from models.compress import factorise, importance, prune
 from models.config import ModelConfig
+from models.errors import TrainingError
 from models.evaluate import evaluate
 from models.export import export_onnx, latency, quantize_dynamic_int8, quantize_static_int8, run_onnx
 from models.features import Features
@@ -209,8 +210,23 @@ class Pipeline:
 
     # ---------------------------------------------------------------- run
 
+    def claim(self, directories: Sequence[Path]) -> None:
+        """Refuse a run directory that holds checkpoints of a different run (other data or profile)."""
+        fingerprint = {
+            "profile": self.prof.to_dict(),
+            "datasets": [[str(Path(d).resolve()), (Path(d) / "messages.jsonl").stat().st_size] for d in directories],
+        }
+        path = self.run_dir / "run.json"
+        if path.exists() and json.loads(path.read_text()) != fingerprint:
+            raise TrainingError(
+                f"run directory {self.run_dir} holds checkpoints of another run (different data or profile): "
+                "pass a fresh --run-dir, or delete it to start over"
+            )
+        path.write_text(json.dumps(fingerprint, indent=2))
+
     def run(self, directories: Sequence[Path], out: Path, holdout: Sequence[Path] = ()) -> dict[str, Any]:
         prof, echo = self.prof, self.echo
+        self.claim(directories)
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
         torch.manual_seed(prof.seed)
         p = prepare(directories, prof, self.run_dir, echo)

@@ -7,6 +7,7 @@ Featurised arrays are cached in the run directory (``features-<key>.npz``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import zlib
@@ -60,15 +61,34 @@ def label_map(seen: set[str]) -> tuple[str, ...]:
 
 
 def split(table: WindowTable, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """Hold out whole assets; fall back to the last part of each asset's timeline when that starves a class."""
-    keys = [f"{table.sources[s]}|{a}" for s, a in zip(table.source, table.asset_ids, strict=True)]
-    val = np.array([zlib.crc32(f"{seed}|{k}".encode()) % 10_000 < fraction * 10_000 for k in keys])
-    classes = set(table.labels)
-    if {table.labels[i] for i in np.flatnonzero(~val)} == classes and fraction * 0.3 < val.mean() < 0.5:
-        return np.flatnonzero(~val), np.flatnonzero(val), "by asset"
-    val = np.zeros(len(table), dtype=bool)
-    for key in set(keys):
-        rows = np.flatnonzero(np.array(keys) == key)
+    """Hold out whole assets, about ``fraction`` of the windows, with every fault that two or more assets share.
+
+    Assets are taken in a seeded hash order: first one asset for each fault (rarest first) so
+    validation measures every class it can, then more until the fraction is reached. When
+    holding out whole assets would starve training of a class, fall back to the last part of
+    each asset's timeline.
+    """
+    keys = np.array([f"{table.sources[s]}|{a}" for s, a in zip(table.source, table.asset_ids, strict=True)])
+    labels = np.array(table.labels)
+    order = sorted(set(keys.tolist()), key=lambda k: zlib.crc32(f"{seed}|{k}".encode()))
+    classes = {k: set(labels[keys == k].tolist()) for k in order}
+    windows = {k: int((keys == k).sum()) for k in order}
+    held: list[str] = []
+    for fault in sorted(set(labels.tolist()) - {NORMAL}, key=lambda f: sum(f in c for c in classes.values())):
+        having = [k for k in order if fault in classes[k]]
+        if len(having) >= 2 and not any(k in held for k in having):
+            held.append(having[0])
+    for k in order:
+        if sum(windows[h] for h in held) >= fraction * len(keys):
+            break
+        if k not in held:
+            held.append(k)
+    val = np.isin(keys, held)
+    if set(labels[~val].tolist()) == set(labels.tolist()) and 0 < val.mean() < 0.5:
+        return np.flatnonzero(~val), np.flatnonzero(val), f"by asset ({len(held)} of {len(order)} assets held out)"
+    val = np.zeros(len(keys), dtype=bool)
+    for key in order:
+        rows = np.flatnonzero(keys == key)
         rows = rows[np.argsort(table.ends[rows])]
         val[rows[int(len(rows) * (1 - fraction)) :]] = True
     return np.flatnonzero(~val), np.flatnonzero(val), "by time within each asset (too few assets to hold some out)"
@@ -83,6 +103,11 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
     table = load_tables(directories, spec, run_dir / "cache")
     if len(table) == 0:
         raise TrainingError(f"no complete windows of {prof.length_s:g} s in {', '.join(map(str, directories))}")
+    seen = (table.counts > 0).any(axis=(0, 1))  # channels declared but never sent (e.g. a waveform) are dropped
+    if not seen.all():
+        table = table.select_channels(seen)
+        spec = dataclasses.replace(spec, channels=tuple(c for c, s in zip(channels, seen, strict=True) if s))
+        channels = spec.channels
     labels = label_map(set(table.labels))
     if len(labels) < 2:
         raise TrainingError("the datasets hold a single class: training needs normal and faulty windows")

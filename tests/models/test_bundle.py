@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from models.bundle import MANIFEST, verify, write_manifest
-from models.runtime import Bundle, BundleError
+from models.runtime import Bundle, BundleError, default_bundle_path
 
 
 @pytest.fixture
@@ -72,3 +72,11 @@ def test_a_path_outside_the_bundle_is_refused(copy: Path) -> None:
     (copy / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="not a plain file"):
         verify(copy)
+
+
+def test_the_shipped_bundle_verifies() -> None:
+    path = default_bundle_path()
+    if not (path / MANIFEST).exists():
+        pytest.fail(f"no shipped bundle at {path}: train one with `forewarn model train ... --out {path}`")
+    bundle = Bundle.load(path)
+    assert sum(f["bytes"] for f in bundle.manifest["files"].values()) <= 5_000_000
