@@ -103,7 +103,7 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
     table = load_tables(directories, spec, run_dir / "cache")
     if len(table) == 0:
         raise TrainingError(f"no complete windows of {prof.length_s:g} s in {', '.join(map(str, directories))}")
-    seen = (table.counts > 0).any(axis=(0, 1))  # channels declared but never sent (e.g. a waveform) are dropped
+    seen = np.asarray((table.counts > 0).any(axis=(0, 1)))  # channels declared but never sent (e.g. a waveform) are dropped
     if not seen.all():
         table = table.select_channels(seen)
         spec = dataclasses.replace(spec, channels=tuple(c for c, s in zip(channels, seen, strict=True) if s))
