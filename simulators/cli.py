@@ -8,6 +8,8 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -66,11 +68,16 @@ def build_scenario(
     return plant
 
 
-def _stop_on_signals() -> threading.Event:
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT/SIGTERM, so a live run ends cleanly (flushing its client); handlers restored after."""
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @click.command()
@@ -156,7 +163,6 @@ def simulate(
     plant_scenario = build_scenario(settings, scenario, assets, duration, noise)
     plant = Plant(plant_scenario, seed=seed, start=begin)
     pace = settings.simulator.speed if speed is None else speed
-    stop = _stop_on_signals()
     log.info(
         "simulating %d assets of scenario %s (seed %d) at speed %s to %s",
         len(plant),
@@ -166,7 +172,7 @@ def simulate(
         settings.mqtt.url,
     )
     began = time.monotonic()
-    with Publisher(settings) as publisher:
+    with _stop_on_signals() as stop, Publisher(settings) as publisher:
         stats = publish_stream(plant.messages(duration or math.inf), publisher, pace, stop, settings.simulator.stats_every_s)
     result = {
         "assets": len(plant),
@@ -199,9 +205,8 @@ def replay(directory: Path, speed: float | None, retime: bool, as_json: bool, co
     settings = load_settings(SimulatorSettings, config_file)
     setup_logging(settings.logging)
     pace = settings.simulator.speed if speed is None else speed
-    stop = _stop_on_signals()
     began = time.monotonic()
-    with Publisher(settings) as publisher:
+    with _stop_on_signals() as stop, Publisher(settings) as publisher:
         stats = publish_stream(replay_messages(directory, retime=retime), publisher, pace, stop, settings.simulator.stats_every_s)
     result = {
         "published": stats.published,

@@ -6,8 +6,6 @@ nothing below them reads the environment. ``FOREWARN_SIMULATOR_QOS=1`` sets ``si
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
 from forewarn.settings import CommonSettings
@@ -22,7 +20,7 @@ class SimulatorSection(BaseModel):
     batch_s: float | None = Field(
         None, gt=0, le=600, description="seconds of samples per telemetry message (None: the scenario's)"
     )
-    qos: Literal[0, 1, 2] = Field(0, description="MQTT QoS of published telemetry and logs")
+    qos: int = Field(0, ge=0, le=2, description="MQTT QoS of published telemetry and logs (0, 1 or 2)")
     client_id: str = Field("forewarn-simulator", description="MQTT client id (a random suffix is added)")
     max_pending: int = Field(
         5_000,

@@ -15,6 +15,12 @@ Growth curves, with x = (t - onset) / time_to_failure in [0, 1] and k = shape:
 
 An episode without a time to failure grows over ``OPEN_ENDED_S`` and levels off below
 failure: it is a fault that never fails within the run.
+
+Ground truth uses the reliability engineer's P-F interval: the labelled ``onset`` is the
+P point, when the fault first becomes physically detectable (severity ``DETECTABLE[fault]``),
+not the scenario's initiation, when degradation starts invisibly; ``failure`` is the F
+point. A window whose end lies between P and F is that fault; before P even a perfect
+model could not tell. The initiation times are kept in meta.json (``extra.episodes``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,20 @@ from simulators.scenario import FaultSpec
 
 OPEN_ENDED_S = 2 * 86400.0
 OPEN_ENDED_CAP = 0.85
+DETECTABLE: dict[str, float] = {
+    "bearing_outer_race": 0.08,
+    "bearing_inner_race": 0.08,
+    "imbalance": 0.12,
+    "misalignment": 0.12,
+    "looseness": 0.15,
+    "cavitation": 0.15,
+    "lubrication_loss": 0.15,
+    "overheating": 0.2,
+    "phase_imbalance": 0.15,
+    "seal_leak": 0.25,
+}
+"""Severity at which each fault mode first shows in the channels clearly enough to call (the P point)."""
+assert set(DETECTABLE) == set(SIMULATED_FAULTS), "every fault mode needs a detectability threshold"
 _GROWTH_CODE = {"linear": 0, "exponential": 1, "power": 2, "sigmoid": 3, "step": 4}
 
 
@@ -105,6 +125,26 @@ class Episodes:
             return float("inf")
         return float(self.onset[e] + span * x[int(np.argmax(s >= severity))])
 
+    def detectable_at(self, e: int) -> float:
+        """The P point of episode ``e``: when its severity reaches the mode's detectability threshold."""
+        return self.time_at_severity(e, DETECTABLE[SIMULATED_FAULTS[int(self.fault[e])]])
+
+    def describe(self, asset_ids: list[str]) -> list[dict[str, object]]:
+        """Every episode with its initiation, P point, scheduled failure and growth curve (for meta.json)."""
+        codes = {v: k for k, v in _GROWTH_CODE.items()}
+        return [
+            {
+                "asset_id": asset_ids[int(self.asset[e])],
+                "fault": SIMULATED_FAULTS[int(self.fault[e])],
+                "initiation": round(float(self.onset[e]), 3),
+                "detectable": round(self.detectable_at(e), 3) if np.isfinite(self.detectable_at(e)) else None,
+                "failure": round(float(self.failure[e]), 3) if np.isfinite(self.ttf[e]) else None,
+                "growth": codes[int(self.growth[e])],
+                "shape": round(float(self.shape[e]), 3),
+            }
+            for e in range(len(self))
+        ]
+
     def severities(self, ts: np.ndarray, n_assets: int) -> np.ndarray:
         """(F, A, N) severity of every fault mode on every asset at sample times ``ts`` (A, N)."""
         out = np.zeros((len(SIMULATED_FAULTS), n_assets, ts.shape[1]))
@@ -130,8 +170,8 @@ class Episodes:
         """Ground truth: episodes begun by ``until``; a failure after ``until`` is not yet known (None)."""
         labels = []
         for e in range(len(self)):
-            onset = float(self.onset[e])
-            if until is not None and onset > until:
+            onset = self.detectable_at(e)
+            if not np.isfinite(onset) or (until is not None and onset > until):
                 continue
             failure: float | None = float(self.failure[e]) if np.isfinite(self.ttf[e]) else None
             if failure is not None and until is not None and failure > until:

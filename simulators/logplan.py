@@ -308,7 +308,9 @@ class LogGenerator:
             data = {"fault": None}
         elif kind == "status":
             self._push(ts + rng.exponential(4 * 3600.0 / cfg.chatter), a, "status", {})
-            return [self._line(ts, a, "status", "cms" if cfg.cms and rng.random() < 0.3 else "controller", view, {})]
+            if cfg.cms and rng.random() < 0.3:
+                return [self._line(ts, a, "status" if view.running[a] else "cms_idle", "cms", view, {})]
+            return [self._line(ts, a, "status", "controller", view, {})]
         elif kind == "obs_ok":
             self._push(ts + rng.exponential(6 * 3600.0), a, "obs_ok", {})
             return [self._line(ts, a, "obs_ok", "operator", view, {})]

@@ -303,8 +303,14 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
             "Data [upload|acquisition] OK",
             "Measurement [cycle|set] complete[ on {T}|]",
             "Self-test passed",
-            "Measurement skipped: machine [not running|speed too low]",
             "Baseline [updated|valid] for {T}",
+        ],
+    },
+    "cms_idle": {
+        "cms": [
+            "Measurement skipped: machine [not running|speed too low]",
+            "No measurement - [speed|RPM] below threshold",
+            "[Machine|{T}] idle, acquisition paused",
         ],
     },
     "trip_vib": {

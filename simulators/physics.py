@@ -113,8 +113,8 @@ class Physics:
                 _col(p.base_bpfo)
                 + 0.9 * smoothstep(0.0, 0.55, s_or)
                 + 0.08 * smoothstep(0.0, 0.55, s_ir)
-                + 0.04 * s_lub
-                + 0.05 * s_loose
+                + 0.025 * s_lub
+                + 0.03 * s_loose
             )
             * lf
             * r15
@@ -124,8 +124,8 @@ class Physics:
                 _col(p.base_bpfi)
                 + 0.65 * smoothstep(0.0, 0.6, s_ir)
                 + 0.07 * smoothstep(0.0, 0.55, s_or)
-                + 0.04 * s_lub
-                + 0.05 * s_loose
+                + 0.025 * s_lub
+                + 0.03 * s_loose
             )
             * lf
             * r15

@@ -110,7 +110,8 @@ class Plant:
         """
         end = self.now + duration_s
         while True:
-            n = min(self.samples_per_batch, math.floor((end - self.now) / self.dt + 1e-9))
+            left = end - self.now
+            n = self.samples_per_batch if math.isinf(left) else min(self.samples_per_batch, math.floor(left / self.dt + 1e-9))
             if n < 1:
                 return
             yield from self._batch(n)
@@ -246,5 +247,7 @@ class Plant:
                 "log_styles": {a.id: a.log_style for a in self.layout.assets},
                 "start_iso": datetime.fromtimestamp(self.start, UTC).isoformat(),
                 "units": {c: BY_NAME[c].unit for c in sorted(used)},
+                "episodes": self.episode_table.describe(self.asset_ids),
+                "label_onset": "P point: when the fault first becomes detectable (simulators.faults.DETECTABLE)",
             },
         )
