@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -43,6 +44,9 @@ def run(config_file: Path | None) -> None:
     """
     settings = _settings(config_file)
     setup_logging(settings.logging)
+    if settings.logging.level != "DEBUG":
+        # aiokafka logs every failed reconnect at ERROR; the publisher reports an outage once instead.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         asyncio.run(_serve(settings))
     except ForewarnError as exc:

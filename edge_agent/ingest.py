@@ -148,15 +148,17 @@ class Inbox:
 
     async def get(self, max_items: int, timeout: float) -> list[Delivery]:
         """Up to max_items deliveries; waits up to timeout for the first (returns [] on timeout)."""
-        batch = self.drain(max_items)
-        if batch:
-            return batch
-        self._ready.clear()
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            return []
-        return self.drain(max_items)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            batch = self.drain(max_items)
+            remaining = deadline - loop.time()
+            if batch or remaining <= 0:
+                return batch
+            self._ready.clear()  # a wake-up scheduled before this clear may still arrive: the loop absorbs it
+            if not self.depth[0]:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ready.wait(), remaining)
 
     @property
     def depth(self) -> tuple[int, int]:

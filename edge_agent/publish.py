@@ -77,7 +77,9 @@ class AioKafkaPort:
             log.debug("Kafka refused a record: %s", exc)
         results: list[object] = []
         if futures:
-            done, _ = await asyncio.wait(futures, timeout=self.timeout_s)
+            done, pending = await asyncio.wait(futures, timeout=self.timeout_s)
+            for f in pending:  # may still fail after we gave up on it: retrieve that quietly
+                f.add_done_callback(_quiet)
             results = [f.exception() if f in done and not f.cancelled() else TimeoutError() for f in futures]
         ok = [r is None for r in results] + [False] * (len(records) - len(futures))
         if not all(ok):
@@ -234,6 +236,11 @@ class KafkaPublisher:
     def _set_uplink(self, up: bool) -> None:
         self.uplink = up
         self.metrics.kafka_connected.set(1 if up else 0)
+
+
+def _quiet(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _record(row: Row, historical: bool) -> OutRecord:

@@ -33,6 +33,9 @@ from models.windowing import AssetWindower, Window, WindowerCounters, WindowSpec
 
 Verdict = Literal["new", "duplicate", "reordered", "reset"]
 
+MAX_GAP = 10_000_000
+"""A seq jump larger than this is a renumbered publisher, not that many lost messages."""
+
 
 class SeqTracker:
     """Recent sequence numbers of one asset's stream, bounded by ``window`` entries."""
@@ -49,6 +52,8 @@ class SeqTracker:
             if seen == start:
                 return "duplicate", 0
             return self._reset(seq, start), 0
+        if seq > self.highest + MAX_GAP:
+            return self._reset(seq, start), 0  # a jump no outage explains: renumbered, not millions missing
         if seq > self.highest:
             skipped = seq - self.highest - 1 if self.highest >= 0 else 0
             self.highest = seq
