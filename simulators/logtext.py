@@ -32,6 +32,7 @@ from simulators.phrases import (
 
 _ALT = re.compile(r"\[([^\[\]]*)\]")
 _SPACES = re.compile(r"\s{2,}")
+_ARTICLE = re.compile(r"\b([Aa]n?) (?=(\w))")
 _ABBREVIATIONS = (
     (re.compile(r"\btemperature\b", re.I), "temp"),
     (re.compile(r"\bbearing\b", re.I), "brg"),
@@ -95,8 +96,15 @@ def _choice(options: list[str], rng: np.random.Generator) -> str:
     return options[int(rng.integers(len(options)))]
 
 
+def _article(match: re.Match[str]) -> str:
+    word, following = match.group(1), match.group(2)
+    article = "an" if following.lower() in "aeiou" else "a"
+    return (article.capitalize() if word[0] == "A" else article) + " "
+
+
 def _tidy(text: str) -> str:
     text = _SPACES.sub(" ", text).strip()
+    text = _ARTICLE.sub(_article, text)
     text = text.replace(" ,", ",").replace(" :", ":").replace("( ", "(").replace(" )", ")").replace("()", "")
     return text.strip(" ,:-") or "event"
 
