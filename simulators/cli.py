@@ -53,7 +53,12 @@ def _start_time(value: str | None) -> float | None:
 
 
 def build_scenario(
-    settings: SimulatorSettings, scenario: str | None, assets: int | None, duration: float | None, noise: float | None
+    settings: SimulatorSettings,
+    scenario: str | None,
+    assets: int | None,
+    duration: float | None,
+    noise: float | None,
+    phrasing: str | None = None,
 ) -> Scenario:
     """The scenario as the command line shapes it: more or fewer assets, a horizon, a noise level, a batch size."""
     plant = load_scenario(scenario or settings.simulator.scenario)
@@ -63,6 +68,8 @@ def build_scenario(
         plant = plant.with_assets(assets)
     if noise is not None:
         plant = plant.with_noise(noise)
+    if phrasing is not None:
+        plant = plant.with_phrasing(phrasing)
     if settings.simulator.batch_s is not None:
         plant = plant.with_batch(settings.simulator.batch_s)
     return plant
@@ -97,6 +104,11 @@ def _stop_on_signals() -> Iterator[threading.Event]:
     "--start", "start", help="source time of the first sample: ISO 8601 or epoch seconds (default: scenario's, else now)"
 )
 @click.option("--noise", type=click.FloatRange(0, 20), help="multiplier on sensor noise")
+@click.option(
+    "--phrasing",
+    type=click.Choice(["all", "train", "holdout"]),
+    help="log wordings: all, or one of two disjoint halves (train/holdout) for held-out evaluation",
+)
 @click.option("--split", default="", help="--out: split name recorded in meta.json (train, val, test...)")
 @click.option("--overwrite", is_flag=True, help="--out: replace an existing dataset")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object on stdout")
@@ -110,6 +122,7 @@ def simulate(
     out_dir: Path | None,
     start: str | None,
     noise: float | None,
+    phrasing: str | None,
     split: str,
     overwrite: bool,
     as_json: bool,
@@ -131,7 +144,7 @@ def simulate(
         from simulators.dataset_out import write_dataset
 
         length = duration or settings.simulator.out_duration_s
-        plant_scenario = build_scenario(settings, scenario, assets, length, noise)
+        plant_scenario = build_scenario(settings, scenario, assets, length, noise, phrasing)
         summary = write_dataset(
             plant_scenario,
             seed,
@@ -160,7 +173,7 @@ def simulate(
     from simulators.plant import Plant
     from simulators.publish import Publisher, publish_stream
 
-    plant_scenario = build_scenario(settings, scenario, assets, duration, noise)
+    plant_scenario = build_scenario(settings, scenario, assets, duration, noise, phrasing)
     plant = Plant(plant_scenario, seed=seed, start=begin)
     pace = settings.simulator.speed if speed is None else speed
     log.info(

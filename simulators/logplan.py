@@ -28,7 +28,7 @@ from forewarn.contracts import SIMULATED_FAULTS, LogRecord
 from simulators.assets import ASSET_TYPES, AssetParams
 from simulators.channels import CHANNELS, INDEX
 from simulators.faults import Episodes
-from simulators.logtext import Renderer, expand, record, tag_variant
+from simulators.logtext import Renderer, record, tag_variant
 from simulators.operation import OpEvent
 from simulators.phrases import BANDS, CONFUSED_WITH, DIAGNOSES, NAMES, PROCESS_WORDS, REPAIRS, SOUNDS, TEMPLATES
 from simulators.scenario import AssetSpec, LogSection
@@ -198,7 +198,7 @@ class LogGenerator:
         ambient_mean: np.ndarray,
     ) -> None:
         self.assets, self.site_ids, self.p, self.cfg, self.rng = assets, site_ids, params, cfg, rng
-        self.r = Renderer(rng)
+        self.r = Renderer(rng, cfg.phrasing)
         self.styles = [a.log_style or "generic" for a in assets]
         self._queue: list[tuple[float, int, int, str, dict[str, Any]]] = []
         self._n = 0
@@ -440,7 +440,7 @@ class LogGenerator:
         if ev.kind == "repaired":
             lines = [self._line(ev.ts, a, "repaired", "cmms", view, {})]
             if rng.random() < 0.6:
-                template = expand(self.r.pick(REPAIRS[d["fault"]]), rng)
+                template = self.r.expand(self.r.pick(REPAIRS[d["fault"]]))
                 text = template.format(
                     grams=int(rng.integers(5, 80)), k=int(rng.integers(1, 4)), noun=ASSET_TYPES[self.assets[a].type].noun
                 )
@@ -511,7 +511,7 @@ class LogGenerator:
     def _common(self, a: int, kind: str) -> dict[str, Any]:
         rng, asset = self.rng, self.assets[a]
         noun = ASSET_TYPES[asset.type].noun
-        name = self.r.pick(NAMES)
+        name = self.r.any(NAMES)
         return {
             "T": tag_variant(asset.id, self.styles[a] if kind != "operator" else "generic", rng),
             "noun": noun,
@@ -524,7 +524,7 @@ class LogGenerator:
             "grams": int(rng.integers(5, 60)),
             "hours": int(rng.integers(2000, 90000)),
             "kwh": int(rng.integers(1000, 900000)),
-            "PT": self.r.pick(["DE-H", "DE-V", "NDE-H", "DE-A", "MDE", "P1H"]),
+            "PT": self.r.any(["DE-H", "DE-V", "NDE-H", "DE-A", "MDE", "P1H"]),
             "rpm": int(self.p.rated_rpm[a]),
             "hz": "50.0",
         }

@@ -83,16 +83,18 @@ class _Fields(dict[str, Any]):
         return ""
 
 
-def expand(template: str, rng: np.random.Generator) -> str:
-    """Resolve every ``[a|b|c]`` group (innermost first) with a random alternative."""
+def expand(template: str, rng: np.random.Generator, half: int | None = None) -> str:
+    """Resolve every ``[a|b|c]`` group (innermost first) with a random alternative (of one half, see Renderer)."""
     while True:
-        new = _ALT.sub(lambda m: _choice(m.group(1).split("|"), rng), template)
+        new = _ALT.sub(lambda m: _choice(m.group(1).split("|"), rng, half), template)
         if new == template:
             return new
         template = new
 
 
-def _choice(options: list[str], rng: np.random.Generator) -> str:
+def _choice(options: list[str], rng: np.random.Generator, half: int | None = None) -> str:
+    if half is not None and len(options) >= 2:
+        options = options[half::2]
     return options[int(rng.integers(len(options)))]
 
 
@@ -122,19 +124,36 @@ def tag_variant(asset_id: str, style: str, rng: np.random.Generator) -> str:
     return tag
 
 
-class Renderer:
-    """Renders events for one plant; all randomness comes from the generator given."""
+PHRASING_HALVES: dict[str, int | None] = {"all": None, "train": 0, "holdout": 1}
 
-    def __init__(self, rng: np.random.Generator) -> None:
+
+class Renderer:
+    """Renders events for one plant; all randomness comes from the generator given.
+
+    ``phrasing`` "train" or "holdout" restricts every choice of wording (templates, nouns,
+    conditions, word orders, alternatives) to one of two disjoint halves of the phrase
+    banks, so a model can be evaluated on phrasings it never saw in training.
+    """
+
+    def __init__(self, rng: np.random.Generator, phrasing: str = "all") -> None:
         self.rng = rng
+        self.half = PHRASING_HALVES[phrasing]
 
     def pick(self, options: list[str]) -> str:
+        """A wording choice (subject to the phrasing half)."""
+        return _choice(options, self.rng, self.half)
+
+    def any(self, options: list[str]) -> str:
+        """A choice that is identity, not wording (source names, people, measuring points)."""
         return _choice(options, self.rng)
+
+    def expand(self, template: str) -> str:
+        return expand(template, self.rng, self.half)
 
     def source(self, style: str, kind: str) -> str:
         if kind in SOURCES.get(style, {}):
-            return self.pick(SOURCES[style][kind])
-        return self.pick(OTHER_SOURCES.get(kind, SOURCES["generic"]["controller"]))
+            return self.any(SOURCES[style][kind])
+        return self.any(OTHER_SOURCES.get(kind, SOURCES["generic"]["controller"]))
 
     def code(self, style: str, event: str, level: str) -> str | None:
         """A vendor-style alarm code, or None (many lines carry none)."""
@@ -170,7 +189,7 @@ class Renderer:
     def template(self, event: str, kind: str, style: str, fields: dict[str, Any]) -> str:
         """A whole-template event (start, shift handover, operator note, CMS message...)."""
         template = self.pick(TEMPLATES[event][kind])
-        return self.finish(expand(template, self.rng).format_map(_Fields(fields)), style, kind)
+        return self.finish(self.expand(template).format_map(_Fields(fields)), style, kind)
 
     def measure(self, measure: str, level: str, kind: str, style: str, fields: dict[str, Any], clear: bool = False) -> str:
         """A measurement alarm composed from noun, condition and a word order of the style."""
@@ -178,13 +197,13 @@ class Renderer:
         side = str(bank["side"])
         fmt = _Fields(fields)
         fmt.update(
-            N=expand(self.pick(list(bank["nouns"])), rng),
+            N=self.expand(self.pick(list(bank["nouns"]))),
             NA=self.pick(list(bank["abbr"])),
             C=self.pick(CONDITIONS[(side, level)]),
             CA=self.pick(CONDITION_ABBR[(side, level)]),
             U=self.pick(list(bank["units"])),
             LVL=self.pick(CMS_LEVELS[level]),
-            PT=self.pick(CMS_POINTS),
+            PT=self.any(CMS_POINTS),
             P=f"{int(rng.integers(30, 99))}.{int(rng.integers(1, 40)):02d}",
         )
         if clear:
@@ -193,7 +212,7 @@ class Renderer:
             patterns = MEASURE_PATTERNS["cms"]
         else:
             patterns = MEASURE_PATTERNS.get(style, MEASURE_PATTERNS["generic"]) + MEASURE_PATTERNS["generic"][:3]
-        text = expand(self.pick(patterns), rng).format_map(fmt)
+        text = self.expand(self.pick(patterns)).format_map(fmt)
         return self.finish(text, style, kind)
 
 

@@ -90,6 +90,9 @@ class LogSection(_Section):
     fault_log_probability: float = Field(0.8, ge=0, le=1, description="chance that a fault episode gets fault-related logs")
     operators: bool = Field(True, description="operator round notes and shift handovers")
     cms: bool = Field(True, description="condition-monitoring unit messages")
+    phrasing: Literal["all", "train", "holdout"] = Field(
+        "all", description="wordings used: all, or one of two disjoint halves (train / holdout) for held-out evaluation"
+    )
 
 
 class Site(_Section):
@@ -257,6 +260,9 @@ class Scenario(_Section):
 
     def with_noise(self, level: float) -> Scenario:
         return self.model_copy(update={"noise": self.noise.model_copy(update={"level": level})})
+
+    def with_phrasing(self, phrasing: str) -> Scenario:
+        return _validated(self.model_dump() | {"logs": self.logs.model_dump() | {"phrasing": phrasing}}, f"scenario {self.name}")
 
     def with_batch(self, batch_s: float) -> Scenario:
         return _validated(self.model_dump() | {"batch_s": batch_s}, f"scenario {self.name}")

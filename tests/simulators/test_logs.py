@@ -98,3 +98,17 @@ def test_routine_lines_dominate_and_every_source_speaks() -> None:
     assert levels["INFO"] > levels["WARNING"] + levels["ALARM"]
     sources = {line.source for line in lines}
     assert len(sources) >= 8
+
+
+def test_train_and_holdout_phrasings_are_disjoint_wordings() -> None:
+    fields = {"T": "P-101", "V": "96.0", "L": "90.0", "sound": "grinding", "noun": "pump", "Noun": "Pump"}
+
+    def texts(phrasing: str) -> set[str]:
+        renderer = Renderer(np.random.default_rng(0), phrasing)
+        out = {renderer.measure("bearing_temp", "ALARM", "controller", "generic", fields) for _ in range(300)}
+        return out | {renderer.template("obs_noise", "operator", "generic", fields) for _ in range(300)}
+
+    train, holdout = texts("train"), texts("holdout")
+    assert len(train) > 50 and len(holdout) > 50
+    assert len(train & holdout) < 0.05 * len(train)
+    assert len(texts("all")) > len(train)
