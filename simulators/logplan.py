@@ -9,178 +9,37 @@ Four kinds of lines, so that no string on its own gives a fault away:
   noise, a condition monitor flagging a band, a diagnosis that is sometimes wrong, a soft
   alert) appears with its own chance at a random point of the episode's life: some long
   before the sensors show anything, some long after;
-- threshold alarms: the controller compares the measured values (noise, spikes and
-  all) with its limits, with hysteresis; real faults raise them late, hot afternoons and
-  heavy loads raise them on healthy machines too;
+- threshold alarms (``alarms.py``): the controller compares the measured values (noise,
+  spikes and all) with its limits, with hysteresis; real faults raise them late, hot
+  afternoons and heavy loads raise them on healthy machines too;
 - nuisance: the same kinds of lines, at random, on every asset (false CMS alerts, a drip
   "within limits", comm timeouts, sensor faults), plus trips and repairs at failures.
+
+Which lines each fault, nuisance and trip can produce is data, in ``logrules.py``; the
+wording is ``logtext.py`` with the banks of ``phrases.py`` and ``templates.py``.
 """
 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from forewarn.contracts import SIMULATED_FAULTS, LogRecord
+from simulators.alarms import ThresholdAlarms
 from simulators.assets import ASSET_TYPES, AssetParams
-from simulators.channels import CHANNELS, INDEX
+from simulators.channels import CHANNELS
 from simulators.faults import Episodes
+from simulators.logrules import FAULT_LOGS, LEVELS, MEASURE_CHANNEL, NUISANCE, TRIP_REASONS, ChunkView
 from simulators.logtext import Renderer, record, tag_variant
 from simulators.operation import OpEvent
-from simulators.phrases import BANDS, CONFUSED_WITH, DIAGNOSES, NAMES, PROCESS_WORDS, REPAIRS, SOUNDS, TEMPLATES
+from simulators.phrases import BANDS, CONFUSED_WITH, DIAGNOSES, NAMES, PROCESS_WORDS, REPAIRS, SOUNDS
 from simulators.scenario import AssetSpec, LogSection
 from simulators.sensors import SensorEvent
+from simulators.templates import TEMPLATES
 
 DAY = 86400.0
-
-# fault -> candidate lines: (event, severity range in which it appears, chance, extra fields)
-FAULT_LOGS: dict[str, list[tuple[str, tuple[float, float], float, dict[str, Any]]]] = {
-    "bearing_outer_race": [
-        ("cms_band", (0.12, 0.45), 0.45, {"band": "bpfo"}),
-        ("cms_kurtosis", (0.3, 0.7), 0.35, {}),
-        ("obs_noise", (0.35, 0.9), 0.3, {}),
-        ("cms_diag", (0.35, 0.9), 0.25, {}),
-        ("cms_trend", (0.5, 0.9), 0.25, {}),
-        ("obs_hot", (0.75, 0.98), 0.15, {}),
-    ],
-    "bearing_inner_race": [
-        ("cms_band", (0.15, 0.5), 0.45, {"band": "bpfi"}),
-        ("cms_kurtosis", (0.3, 0.7), 0.35, {}),
-        ("obs_noise", (0.35, 0.9), 0.3, {}),
-        ("cms_diag", (0.35, 0.9), 0.25, {}),
-        ("cms_trend", (0.5, 0.9), 0.25, {}),
-        ("obs_hot", (0.75, 0.98), 0.15, {}),
-    ],
-    "imbalance": [
-        ("cms_band", (0.2, 0.7), 0.4, {"band": "1x"}),
-        ("cms_trend", (0.3, 0.8), 0.3, {}),
-        ("obs_vibration", (0.4, 0.9), 0.3, {}),
-        ("cms_diag", (0.4, 0.9), 0.25, {}),
-        ("obs_noise", (0.5, 0.9), 0.1, {}),
-    ],
-    "misalignment": [
-        ("cms_band", (0.2, 0.7), 0.4, {"band": "2x"}),
-        ("cms_band", (0.3, 0.8), 0.2, {"band": "axial"}),
-        ("obs_hot", (0.5, 0.95), 0.2, {}),
-        ("cms_diag", (0.4, 0.9), 0.25, {}),
-        ("obs_vibration", (0.5, 0.9), 0.15, {}),
-        ("obs_noise", (0.5, 0.9), 0.1, {}),
-    ],
-    "looseness": [
-        ("obs_noise", (0.1, 0.6), 0.35, {}),
-        ("obs_vibration", (0.2, 0.7), 0.35, {}),
-        ("cms_band", (0.3, 0.8), 0.25, {"band": "1x"}),
-        ("cms_diag", (0.4, 0.9), 0.2, {}),
-        ("cms_kurtosis", (0.4, 0.9), 0.15, {}),
-    ],
-    "cavitation": [
-        ("obs_noise", (0.05, 0.4), 0.4, {}),
-        ("m:suction_low", (0.4, 0.9), 0.3, {}),
-        ("m:flow_low", (0.5, 0.95), 0.2, {}),
-        ("cms_band", (0.3, 0.8), 0.3, {"band": "hf"}),
-        ("cms_diag", (0.4, 0.9), 0.2, {}),
-    ],
-    "lubrication_loss": [
-        ("obs_grease", (0.02, 0.35), 0.35, {}),
-        ("cms_band", (0.2, 0.7), 0.3, {"band": "hf"}),
-        ("obs_noise", (0.4, 0.9), 0.2, {}),
-        ("obs_hot", (0.5, 0.95), 0.25, {}),
-        ("cms_diag", (0.4, 0.9), 0.2, {}),
-    ],
-    "overheating": [
-        ("obs_cooling", (0.05, 0.5), 0.3, {}),
-        ("obs_hot", (0.4, 0.9), 0.3, {}),
-        ("m:winding_temp", (0.5, 0.9), 0.3, {}),
-        ("cms_diag", (0.5, 0.9), 0.05, {}),
-    ],
-    "phase_imbalance": [
-        ("m:current_unbalance", (0.2, 0.7), 0.45, {}),
-        ("obs_power", (0.05, 0.6), 0.3, {}),
-        ("cms_diag", (0.4, 0.9), 0.1, {}),
-    ],
-    "seal_leak": [
-        ("obs_leak", (0.05, 0.5), 0.5, {}),
-        ("m:flow_low", (0.4, 0.9), 0.3, {}),
-        ("m:pressure_low", (0.5, 0.95), 0.25, {}),
-        ("cms_diag", (0.5, 0.9), 0.1, {}),
-    ],
-}
-NUISANCE: list[tuple[str, float]] = [
-    ("cms_band", 2.0),
-    ("cms_kurtosis", 0.8),
-    ("cms_trend", 1.0),
-    ("cms_diag", 0.6),
-    ("obs_noise", 1.5),
-    ("obs_vibration", 0.6),
-    ("obs_hot", 0.6),
-    ("obs_leak", 0.7),
-    ("obs_grease", 0.7),
-    ("obs_cooling", 0.5),
-    ("obs_power", 0.7),
-    ("m:vib", 0.8),
-    ("m:bearing_temp", 0.6),
-    ("m:winding_temp", 0.4),
-    ("m:current_unbalance", 0.5),
-    ("m:flow_low", 0.3),
-    ("sensor_fault", 0.8),
-    ("comm", 1.5),
-    ("misc", 2.0),
-]
-TRIP_REASONS: dict[str, list[tuple[str, float]]] = {
-    "lubrication_loss": [("trip_temp", 0.7), ("trip_vib", 0.3)],
-    "overheating": [("trip_temp", 1.0)],
-    "phase_imbalance": [("trip_elec", 0.8), ("trip_temp", 0.2)],
-    "cavitation": [("trip_process", 0.5), ("trip_vib", 0.5)],
-    "seal_leak": [("trip_process", 0.8), ("trip_vib", 0.2)],
-}
-# measure -> (channel it reads, warning and alarm limit keys, stat)
-MEASURE_CHANNEL = {
-    "vib": "vib_rms_velocity_mm_s",
-    "bearing_temp": "bearing_temp_c",
-    "winding_temp": "winding_temp_c",
-    "oil_temp": "oil_temp_c",
-    "disch_temp": "discharge_temp_c",
-    "suction_low": "suction_pressure_bar",
-    "pressure_low": "discharge_pressure_bar",
-    "flow_low": "flow_m3_h",
-    "current_unbalance": "current_l1_a",
-    "current_high": "current_l1_a",
-}
-# Limits the controller watches continuously (the others only appear as soft alerts or notes).
-THRESHOLD_MEASURES = (
-    "vib",
-    "bearing_temp",
-    "winding_temp",
-    "oil_temp",
-    "disch_temp",
-    "suction_low",
-    "current_unbalance",
-    "current_high",
-)
-
-
-@dataclass
-class ChunkView:
-    """What the log generator may read of one batch: sample times and measured values."""
-
-    ts: np.ndarray  # (A, N)
-    values: np.ndarray  # (A, C, N) measured, NaN for dropouts
-    running: np.ndarray  # (A,) bool, at the end of the batch
-    since_start: np.ndarray  # (A,) seconds since the last start, at the end of the batch
-
-    def value(self, a: int, channel: str, t: float) -> float:
-        k = min(int(np.searchsorted(self.ts[a], t)), self.ts.shape[1] - 1)
-        row = self.values[a, INDEX[channel]]
-        v = row[k]
-        return float(v) if v == v else float(np.nanmean(row)) if np.isfinite(row).any() else 0.0
-
-    def unbalance(self, a: int) -> float:
-        i = self.values[a, INDEX["current_l1_a"] : INDEX["current_l3_a"] + 1].mean(axis=1)  # (3,)
-        mean = float(np.mean(i))
-        return 0.0 if not np.isfinite(mean) or mean < 1.0 else float((np.max(i) - np.min(i)) / mean * 100.0)
 
 
 class LogGenerator:
@@ -211,16 +70,7 @@ class LogGenerator:
                 self._push(start + rng.exponential(4 * 3600.0 / cfg.chatter), a, "status", {})
             if cfg.operators:
                 self._push(start + rng.exponential(6 * 3600.0), a, "obs_ok", {})
-        self.level = np.zeros((n, len(MEASURE_CHANNEL)), dtype=np.int64)
-        self.quiet_until = np.zeros((n, len(MEASURE_CHANNEL)))
-        self.limits = self._limits(ambient_mean)
-        suction_types = ("centrifugal_pump",)
-        self.present = [
-            np.array(
-                [channel in ASSET_TYPES[x.type].channels and (m != "suction_low" or x.type in suction_types) for x in assets]
-            )
-            for m, channel in MEASURE_CHANNEL.items()
-        ]
+        self.alarms = ThresholdAlarms(assets, params, ambient_mean)
 
     # ------------------------------------------------------------------ planning
 
@@ -242,35 +92,6 @@ class LogGenerator:
                 when = episodes.time_at_severity(e, float(rng.uniform(lo, hi)))
                 if np.isfinite(when):
                     self._push(when, a, event, {"fault": fault, **extra})
-
-    def _limits(self, ambient: np.ndarray) -> np.ndarray:
-        """(A, measures, 2) warning and alarm limits, as a commissioning engineer would have set them."""
-        p = self.p
-        healthy_vib = np.sqrt(p.base_1x**2 + p.base_2x**2 + p.base_other**2) + 0.06
-        bearing = ambient + p.bearing_dt
-        warn = {
-            "vib": np.maximum(4.5, 2.3 * healthy_vib),
-            "bearing_temp": bearing + 20.0,
-            "winding_temp": np.full(len(p), 125.0),
-            "oil_temp": ambient + p.oil_dt + 18.0,
-            "disch_temp": np.full(len(p), 105.0),
-            "suction_low": p.suction_bar - 0.5,
-            "pressure_low": p.suction_bar + 0.55 * p.head_bar,
-            "flow_low": 0.35 * p.flow_design,
-            "current_unbalance": np.full(len(p), 5.0),
-            "current_high": 1.1 * p.i_rated,
-        }
-        alarm_factor = {"vib": 1.6, "current_unbalance": 2.0, "current_high": 1.1}
-        out = np.zeros((len(p), len(MEASURE_CHANNEL), 2))
-        for m, key in enumerate(MEASURE_CHANNEL):
-            out[:, m, 0] = warn[key]
-            if key.endswith("_low"):
-                out[:, m, 1] = warn[key] * 0.8
-            elif key in alarm_factor:
-                out[:, m, 1] = warn[key] * alarm_factor[key]
-            else:
-                out[:, m, 1] = warn[key] + 10.0
-        return out
 
     # ------------------------------------------------------------------ batch
 
@@ -294,7 +115,18 @@ class LogGenerator:
         while self._queue and self._queue[0][0] < t1:
             ts, _, a, kind, data = heapq.heappop(self._queue)
             out.extend(self._scheduled(ts, a, kind, data, view))
-        out.extend(self._thresholds(t1, view))
+        for change in self.alarms.step(t1, view):
+            if change.level > 0:
+                level = "ALARM" if change.level == 2 else "WARNING"
+                out.append(
+                    self._measure_line(change.ts, change.asset, change.measure, level, change.value, change.limit, "controller")
+                )
+            elif change.active and self.rng.random() < 0.5:
+                out.append(
+                    self._measure_line(
+                        change.ts, change.asset, change.measure, "WARNING", change.value, change.limit, "controller", clear=True
+                    )
+                )
         return out
 
     def _scheduled(self, ts: float, a: int, kind: str, data: dict[str, Any], view: ChunkView) -> list[LogRecord]:
@@ -336,8 +168,7 @@ class LogGenerator:
             # A soft (deviation) alert: the value is past a limit set tighter than the alarm's.
             factor = float(rng.uniform(1.05, 1.3))
             if fault is None:  # a transient: the value was briefly past the limit
-                m = list(MEASURE_CHANNEL).index(measure)
-                value = float(self.limits[a, m, 0]) * (1.0 / factor if measure.endswith("_low") else factor)
+                value = self.alarms.limit(a, measure) * (1.0 / factor if measure.endswith("_low") else factor)
             limit = value * factor if measure.endswith("_low") else value / factor
             source = "cms" if measure == "vib" and self.cfg.cms and rng.random() < 0.5 else "controller"
             return self._measure_line(ts, a, measure, "WARNING", value, limit, source)
@@ -458,54 +289,6 @@ class LogGenerator:
             return lines
         return []
 
-    def _thresholds(self, t1: float, view: ChunkView) -> list[LogRecord]:
-        """Controller alarms from measured values crossing limits, with hysteresis and a re-arm delay."""
-        out: list[LogRecord] = []
-        values = view.values
-        for m, (measure, channel) in enumerate(MEASURE_CHANNEL.items()):
-            if measure not in THRESHOLD_MEASURES:
-                continue
-            present = self.present[m]
-            # The median over the batch acts as the alarm's on-delay: one spike does not raise it.
-            if measure == "current_unbalance":
-                i = _nanmedian(values[:, INDEX["current_l1_a"] : INDEX["current_l3_a"] + 1])  # (A, 3)
-                mean = np.mean(i, axis=1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    x = np.where(mean > 0.2 * self.p.i_rated, (np.max(i, axis=1) - np.min(i, axis=1)) / mean * 100.0, 0.0)
-            else:
-                x = _nanmedian(values[:, INDEX[channel]])
-            low = measure.endswith("_low")
-            active = present & np.isfinite(x)
-            if low or measure in ("vib", "current_high", "current_unbalance"):
-                active &= view.running & (view.since_start > 180.0)  # start-up inhibit, as on every real PLC
-            sign = -1.0 if low else 1.0
-            warn, alarm = sign * self.limits[:, m, 0], sign * self.limits[:, m, 1]
-            xs = sign * np.where(np.isfinite(x), x, -np.inf * sign)
-            new = np.where(xs > alarm, 2, np.where(xs > warn, 1, 0)) * active
-            margin = np.abs(warn) * 0.05 + (1.0 if "temp" in measure else 0.0)
-            clear = (xs < warn - margin) | ~active
-            changed = np.flatnonzero(
-                ((new > self.level[:, m]) & (t1 >= self.quiet_until[:, m])) | (clear & (self.level[:, m] > 0))
-            )
-            for a in changed.tolist():
-                ts = float(view.ts[a, -1])
-                if new[a] > self.level[a, m]:
-                    self.level[a, m] = new[a]
-                    level = "ALARM" if new[a] == 2 else "WARNING"
-                    out.append(
-                        self._measure_line(ts, a, measure, level, float(x[a]), float(self.limits[a, m, new[a] - 1]), "controller")
-                    )
-                else:
-                    self.level[a, m] = 0
-                    self.quiet_until[a, m] = t1 + 600.0
-                    if active[a] and self.rng.random() < 0.5:
-                        out.append(
-                            self._measure_line(
-                                ts, a, measure, "WARNING", float(x[a]), float(self.limits[a, m, 0]), "controller", clear=True
-                            )
-                        )
-        return out
-
     # ------------------------------------------------------------------ rendering
 
     def _common(self, a: int, kind: str) -> dict[str, Any]:
@@ -533,7 +316,7 @@ class LogGenerator:
         self, ts: float, a: int, event: str, kind: str, view: ChunkView, fields: dict[str, Any], level: str | None = None
     ) -> LogRecord:
         style = self.styles[a]
-        level = level or _LEVELS.get(event, "INFO")
+        level = level or LEVELS.get(event, "INFO")
         text = self.r.template(event, kind, style, {**self._common(a, kind), **fields})
         code = self.r.code(style, event, level) if kind in ("controller", "drive") else None
         return record(self.site_ids[a], self.assets[a].id, ts, level, self.r.source(style, kind), text, code)
@@ -557,31 +340,3 @@ class LogGenerator:
             text,
             None if clear else code,
         )
-
-
-def _nanmedian(x: np.ndarray) -> np.ndarray:
-    """Median over the last axis ignoring NaN, without numpy's all-NaN warning (such rows give NaN)."""
-    filled = np.where(np.isnan(x), np.inf, x)
-    count = np.sum(~np.isnan(x), axis=-1)
-    ordered = np.sort(filled, axis=-1)
-    k = np.maximum(count - 1, 0) // 2
-    med = np.take_along_axis(ordered, k[..., None], axis=-1)[..., 0]
-    return np.where(count > 0, med, np.nan)
-
-
-_LEVELS = {
-    "obs_noise": "NOTICE",
-    "obs_vibration": "NOTICE",
-    "obs_hot": "WARNING",
-    "obs_leak": "NOTICE",
-    "obs_grease": "NOTICE",
-    "obs_cooling": "NOTICE",
-    "obs_power": "WARNING",
-    "cms_band": "WARNING",
-    "cms_kurtosis": "WARNING",
-    "cms_trend": "NOTICE",
-    "cms_diag": "WARNING",
-    "sensor_fault": "WARNING",
-    "comm": "WARNING",
-    "misc": "NOTICE",
-}

@@ -27,8 +27,8 @@ from simulators.phrases import (
     OTHER_SOURCES,
     SCHNEIDER_CODES,
     SOURCES,
-    TEMPLATES,
 )
+from simulators.templates import TEMPLATES
 
 _ALT = re.compile(r"\[([^\[\]]*)\]")
 _SPACES = re.compile(r"\s{2,}")

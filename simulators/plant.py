@@ -28,7 +28,8 @@ from simulators.assets import ASSET_TYPES, draw_params
 from simulators.channels import BY_NAME, CHANNELS, INDEX, WAVEFORM_CHANNEL
 from simulators.faults import Episodes
 from simulators.layout import materialise
-from simulators.logplan import ChunkView, LogGenerator
+from simulators.logplan import LogGenerator
+from simulators.logrules import ChunkView
 from simulators.operation import Operation
 from simulators.physics import Components, Physics
 from simulators.scenario import Scenario

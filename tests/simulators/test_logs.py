@@ -10,9 +10,10 @@ import numpy as np
 from forewarn.contracts import LogRecord
 from forewarn.dataset import label_at
 from simulators.logtext import Renderer, expand
-from simulators.phrases import MEASURE_PATTERNS, TEMPLATES
+from simulators.phrases import MEASURE_PATTERNS
 from simulators.plant import Plant
 from simulators.scenario import scenario_from_dict
+from simulators.templates import TEMPLATES
 
 
 def _lines(assets: int = 60, hours: float = 24.0, seed: int = 3) -> tuple[Plant, list[LogRecord]]:
