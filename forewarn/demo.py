@@ -29,7 +29,7 @@ from typing import Any
 import click
 
 from forewarn.contracts import Alert, AlertState, FaultPrediction, GatewayStatus, decode
-from forewarn.errors import ContractError, ServiceUnavailable
+from forewarn.errors import ConfigError, ContractError, ServiceUnavailable
 from forewarn.localbrokers import (
     EmbeddedMqttBroker,
     TansuBroker,
@@ -39,7 +39,6 @@ from forewarn.localbrokers import (
 )
 from forewarn.settings import CommonSettings, load_settings
 
-DEMO_SITE = "demo"
 DEMO_GATEWAY = "demo-gateway"
 RUN_MARKER = "FOREWARN_DEMO_RUN"
 """Set in every child's environment, so a test can prove that none outlives the demo."""
@@ -90,6 +89,12 @@ class Demo:
     def __init__(
         self, settings: CommonSettings, duration_s: float, speed: float, scenario: str, say: Any, config: Path | None
     ) -> None:
+        from simulators.scenario import load_scenario
+
+        sites = [site.id for site in load_scenario(scenario).sites]
+        if len(sites) != 1:
+            raise ConfigError(f"the demo runs one gateway for one site; scenario {scenario!r} has sites {sites}")
+        self.site = sites[0]
         self.settings = settings
         self.duration_s = duration_s
         self.speed = speed
@@ -160,7 +165,7 @@ class Demo:
                 "FOREWARN_STATE_DIR": str(self.settings.state_dir),
                 "FOREWARN_KAFKA_BOOTSTRAP": kafka,
                 "FOREWARN_MQTT_URL": mqtt_url,
-                "FOREWARN_SITE": DEMO_SITE,
+                "FOREWARN_SITE": self.site,
                 "FOREWARN_EDGE_GATEWAY_ID": DEMO_GATEWAY,
                 "PYTHONUNBUFFERED": "1",
                 RUN_MARKER: self.run_id,
@@ -377,7 +382,7 @@ def demo(duration: float, state_dir: Path | None, speed: float, scenario: str, c
     broker at the configured URL or an embedded one, keeps a SQLite database under the
     state directory, prints each alert as it lands and a summary at the end.
     """
-    overrides: dict[str, Any] = {"site": DEMO_SITE}
+    overrides: dict[str, Any] = {}
     if state_dir is not None:
         overrides["state_dir"] = state_dir
     settings = load_settings(CommonSettings, config_file, **overrides)
