@@ -87,7 +87,14 @@ class Demo:
     """Starts the system, watches it for ``duration_s`` seconds, and always stops what it started."""
 
     def __init__(
-        self, settings: CommonSettings, duration_s: float, speed: float, scenario: str, say: Any, config: Path | None
+        self,
+        settings: CommonSettings,
+        duration_s: float,
+        speed: float,
+        scenario: str,
+        say: Any,
+        config: Path | None,
+        run_id: str | None = None,
     ) -> None:
         from simulators.scenario import load_scenario
 
@@ -102,7 +109,7 @@ class Demo:
         self.say = say
         self.config = config
         self.logs = settings.state_dir / "logs"
-        self.run_id = uuid.uuid4().hex[:12]
+        self.run_id = run_id or uuid.uuid4().hex[:12]
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.started = time.monotonic()
         self.result = DemoResult(state_dir=str(settings.state_dir))
@@ -375,7 +382,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 @click.option("--scenario", default="demo", show_default=True, help="shipped scenario name or TOML file")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="TOML settings file")
 @click.option("--json", "as_json", is_flag=True, help="print only one JSON summary line on stdout")
-def demo(duration: float, state_dir: Path | None, speed: float, scenario: str, config_file: Path | None, as_json: bool) -> None:
+@click.option("--run-id", envvar=RUN_MARKER, hidden=True, help="marker set in every child's environment (tests)")
+def demo(
+    duration: float,
+    state_dir: Path | None,
+    speed: float,
+    scenario: str,
+    config_file: Path | None,
+    as_json: bool,
+    run_id: str | None,
+) -> None:
     """Run the whole system on this machine: simulated plant, gateway, stream worker, alerts.
 
     Starts a local Kafka (tansu) unless FOREWARN_KAFKA_BOOTSTRAP names one, uses the MQTT
@@ -391,7 +407,7 @@ def demo(duration: float, state_dir: Path | None, speed: float, scenario: str, c
         click.echo(text, err=as_json)
 
     with _sigterm_as_interrupt():
-        result = Demo(settings, duration, speed, scenario, say, config_file).run()
+        result = Demo(settings, duration, speed, scenario, say, config_file, run_id).run()
     summary = result.summary()
     if as_json:
         click.echo(json.dumps(summary))
