@@ -185,6 +185,7 @@ class MqttLink:
         self._will = will
         self._birth = birth
         self._connected = threading.Event()
+        self._stopping = False
         edge = settings.edge
         self._v5 = edge.mqtt_protocol == "5"
         self.client = mqtt.Client(
@@ -232,6 +233,7 @@ class MqttLink:
             info = self.client.publish(farewell[0], farewell[1], qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):  # lost the connection meanwhile: the will covers it
                 info.wait_for_publish(timeout)
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
         self._connected.clear()
@@ -292,7 +294,7 @@ class MqttLink:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stopping:
             log.warning("MQTT connection to %s lost (%s); reconnecting with backoff", self.settings.mqtt.url, reason_code)
         self._connected.clear()
         self.metrics.mqtt_connected.set(0)

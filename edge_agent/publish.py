@@ -61,6 +61,7 @@ class AioKafkaPort:
         self.timeout_s = timeout_s
         self.client_id = client_id
         self._producer: Any = None  # aiokafka.AIOKafkaProducer, imported on first use
+        self._warned: set[str] = set()
 
     async def send(self, records: Sequence[OutRecord]) -> list[bool]:
         from aiokafka.errors import KafkaError
@@ -84,7 +85,24 @@ class AioKafkaPort:
         ok = [r is None for r in results] + [False] * (len(records) - len(futures))
         if not all(ok):
             await self.close()  # a fresh connection (and fresh metadata, topics re-created) next time
+        self._check_partitions(producer, {topic for topic, _, _ in records})
         return ok
+
+    def _check_partitions(self, producer: Any, topics: set[str]) -> None:
+        """Warn (once per topic) when a broker auto-created a topic with another partition count than ours.
+
+        aiokafka's metadata requests let a broker that lost its topics (tansu keeps them in memory)
+        auto-create one before we re-create it; keys then map to other partitions than elsewhere.
+        """
+        for topic in topics - self._warned:
+            partitions = producer.client.cluster.partitions_for_topic(topic)
+            if partitions is not None and len(partitions) != self.kafka.partitions:
+                self._warned.add(topic)
+                log.warning(
+                    "Kafka topic %s has %d partitions, kafka.partitions says %d: the broker auto-created it "
+                    "(disable auto-create, or match its default)",
+                    topic, len(partitions), self.kafka.partitions,
+                )  # fmt: skip
 
     async def close(self) -> None:
         producer, self._producer = self._producer, None

@@ -1,0 +1,257 @@
+"""The gateway, run as `forewarn edge run`, scores every window once and delivers every prediction through broker restarts, a kill -9 and a burst."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psutil
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from forewarn.contracts import DeadLetter, FaultPrediction, GatewayStatus, decode
+from forewarn.localbrokers import TansuBroker, free_port
+from models.windowing import WindowSpec
+from tests.conftest import PrivateMosquitto
+from tests.edge_agent.streams import Agent, KafkaReader, Publisher, expected_ids, plant_stream
+
+
+class Listener:
+    """An MQTT subscriber keeping the last payload per topic and every prediction id."""
+
+    def __init__(self, url: str, *filters: str) -> None:
+        host, port = url.removeprefix("mqtt://").split(":")
+        self.last: dict[str, bytes] = {}
+        self.prediction_ids: set[str] = set()
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._on_message
+        self.client.connect(host, int(port))
+        for f in filters:
+            self.client.subscribe(f, qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.last[message.topic] = bytes(message.payload)
+            if message.topic.endswith("/prediction"):
+                self.prediction_ids.add(decode(message.payload, FaultPrediction).id)
+
+    def status(self, topic: str) -> GatewayStatus | None:
+        with self._lock:
+            payload = self.last.get(topic)
+        return decode(payload, GatewayStatus) if payload else None
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def agents(mqtt_url: str) -> Iterator[list[Agent]]:
+    """Agents a test starts: stopped afterwards, their sessions and retained status removed from the shared broker."""
+    started: list[Agent] = []
+    yield started
+    host, port = mqtt_url.removeprefix("mqtt://").split(":")
+    for agent in started:
+        agent.close()
+        if agent.env["FOREWARN_MQTT_URL"] == mqtt_url:
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"forewarn-edge-{agent.gateway}", clean_session=True)
+            c.connect(host, int(port))
+            c.loop_start()
+            c.publish(f"forewarn/gateways/{agent.gateway}/status", b"", qos=1, retain=True).wait_for_publish(5)
+            c.loop_stop()
+            c.disconnect()
+
+
+def test_ingest_to_prediction_to_kafka_and_mqtt(
+    tmp_path: Path, mqtt_url: str, kafka_bootstrap: str, unique: str, spec: WindowSpec, agents: list[Agent]
+) -> None:
+    agent = Agent(tmp_path, mqtt_url, kafka_bootstrap, unique)
+    agents.append(agent)
+    status_topic = f"forewarn/gateways/{agent.gateway}/status"
+    listener = Listener(mqtt_url, f"forewarn/{agent.site}/+/prediction", status_topic)
+    reader = KafkaReader(kafka_bootstrap, agent.topic)
+    dead = KafkaReader(kafka_bootstrap, f"deadletter-{unique}", predictions=False)
+    publisher = Publisher(mqtt_url)
+    try:
+        agent.start()
+        messages = plant_stream(spec, agent.site, ["a1", "a2", "a3"], minutes=16)
+        expected = expected_ids(messages, spec, agent.gateway)
+        assert len(expected) == 15
+        publisher.raw(f"forewarn/{agent.site}/a1/telemetry", b'{"kind": "telemetry", "hostile": true}')
+        publisher.send(messages)
+        publisher.send(messages[-6:])  # redelivered: scored once
+        agent.wait(lambda: reader.ids == expected and listener.prediction_ids == expected, 30, "every prediction, once")
+        assert reader.records == len(expected) and not reader.errors
+        p = next(iter(reader.predictions.values()))
+        assert p.model_version.startswith("slm-") and not p.historical and p.latency_ms > 0
+        assert p.evidence.channels, "the channels that deviated most"
+        assert agent.metric("forewarn_edge_bad_messages_total", 'reason="invalid"') == 1
+        assert agent.metric("forewarn_edge_duplicates_total") == 6
+        assert agent.metric("forewarn_edge_windows_scored_total") == 15
+        agent.wait(lambda: (agent.metric("forewarn_edge_window_latency_seconds_count") or 0) == 15, 5, "latency observed")
+        status = listener.status(status_topic)
+        assert status is not None and status.state == "online" and status.model_version == p.model_version
+        agent.wait(lambda: len(dead.values) == 1, 10, "the dead letter reaches Kafka")
+        letter = decode(dead.values[0], DeadLetter)
+        assert (
+            "hostile" in letter.payload and letter.source == f"forewarn/{agent.site}/a1/telemetry" and "invalid" in letter.reason
+        )
+        started = time.monotonic()
+        assert agent.stop() == 0, "SIGTERM is a clean stop"
+        assert time.monotonic() - started < 5
+        assert agent.process is not None
+        with pytest.raises(ProcessLookupError):
+            os.killpg(agent.process.pid, 0)  # nothing left in the agent's process group
+        agent.wait(lambda: (s := listener.status(status_topic)) is not None and s.state == "offline", 5, "offline status")
+    finally:
+        publisher.close()
+        reader.close()
+        dead.close()
+        listener.close()
+
+
+def test_no_prediction_is_lost_when_the_mqtt_broker_restarts_mid_stream(
+    tmp_path: Path, private_mosquitto: Callable[..., PrivateMosquitto], kafka_bootstrap: str, unique: str, spec: WindowSpec
+) -> None:
+    broker = private_mosquitto()
+    agent = Agent(tmp_path, broker.url, kafka_bootstrap, unique)
+    reader = KafkaReader(kafka_bootstrap, agent.topic)
+    messages = plant_stream(spec, agent.site, ["a1", "a2"], minutes=24)
+    half = len(messages) // 2
+    try:
+        agent.start()
+        publisher = Publisher(broker.url, rate=2000)
+        publisher.send(messages[:half])
+        publisher.close()
+        broker.stop()  # mid-stream: some of those may still be queued for the agent or unacknowledged
+        agent.wait(lambda: agent.metric("forewarn_edge_mqtt_connected") == 0, 10, "the agent notices")
+        broker.start()
+        agent.wait(lambda: agent.metric("forewarn_edge_mqtt_connected") == 1, 20, "the agent reconnects")
+        publisher = Publisher(broker.url, rate=2000)
+        publisher.send(messages[half:])
+        publisher.close()
+        expected = expected_ids(messages, spec, agent.gateway)
+        agent.wait(lambda: reader.ids == expected, 30, "every prediction across the restart")
+        assert not reader.errors
+    finally:
+        agent.close()
+        reader.close()
+
+
+def test_no_prediction_is_lost_when_kafka_restarts_empty_mid_stream(
+    tmp_path: Path, mqtt_url: str, unique: str, spec: WindowSpec, agents: list[Agent]
+) -> None:
+    tansu = TansuBroker(port=free_port(), log_file=tmp_path / "tansu.log")
+    tansu.start()
+    agent = Agent(tmp_path / "agent", mqtt_url, tansu.bootstrap, unique)
+    agents.append(agent)
+    reader = KafkaReader(tansu.bootstrap, agent.topic)
+    publisher = Publisher(mqtt_url)
+    messages = plant_stream(spec, agent.site, ["a1", "a2"], minutes=30)
+    first, second = messages[: len(messages) // 2], messages[: 3 * len(messages) // 4]
+    try:
+        agent.start()
+        publisher.send(first)
+        agent.wait(lambda: reader.ids == expected_ids(first, spec, agent.gateway), 30, "phase 1 delivered")
+        tansu.stop()  # memory-only: every topic and record is gone
+        publisher.send(second[len(first) :])
+        waiting = len(expected_ids(second, spec, agent.gateway)) - len(expected_ids(first, spec, agent.gateway))
+        agent.wait(lambda: agent.metric("forewarn_edge_outbox_depth") == waiting, 30, "kept in the outbox while Kafka is away")
+        agent.wait(lambda: agent.metric("forewarn_edge_kafka_connected") == 0, 30, "the publisher gives up on the old connection")
+        tansu.start()
+        reader.restart()
+        publisher.send(messages[len(second) :])
+        expected = expected_ids(messages, spec, agent.gateway)
+        agent.wait(lambda: reader.ids == expected, 60, "every prediction across both broker lifetimes")
+        assert (agent.metric("forewarn_edge_kafka_send_errors_total") or 0) >= 1
+    finally:
+        publisher.close()
+        reader.close()
+        tansu.stop()
+
+
+def test_a_kill_9_loses_nothing_from_the_outbox_and_the_backlog_replays_paced_and_historical(
+    tmp_path: Path, mqtt_url: str, kafka_bootstrap: str, unique: str, spec: WindowSpec, agents: list[Agent]
+) -> None:
+    nowhere = f"127.0.0.1:{free_port()}"  # no uplink at all
+    offline = Agent(tmp_path, mqtt_url, nowhere, unique)
+    agents.append(offline)
+    status_topic = f"forewarn/gateways/{offline.gateway}/status"
+    listener = Listener(mqtt_url, status_topic)
+    publisher = Publisher(mqtt_url)
+    messages = plant_stream(spec, offline.site, ["a1", "a2", "a3"], minutes=31)
+    expected = expected_ids(messages, spec, offline.gateway)
+    assert len(expected) == 60
+    try:
+        offline.start()
+        publisher.send(messages)
+        offline.wait(lambda: offline.outbox_ids() == expected, 30, "scored with no uplink, kept in the outbox")
+        offline.kill9()
+        offline.wait(lambda: (s := listener.status(status_topic)) is not None and s.state == "offline", 10, "the last will")
+        back = Agent(tmp_path, mqtt_url, kafka_bootstrap, unique, historical_after_s=1, replay_rate=20)
+        agents.append(back)
+        reader = KafkaReader(kafka_bootstrap, back.topic)
+        try:
+            time.sleep(1.0)  # the stored rows are now older than historical_after_s
+            started = time.monotonic()
+            back.start()
+            back.wait(lambda: reader.ids == expected, 30, "every stored prediction delivered after the restart")
+            elapsed = time.monotonic() - started
+        finally:
+            reader.close()
+        assert all(p.historical for p in reader.predictions.values()), "a backlog is old news"
+        assert elapsed >= (60 - 20) / 20 * 0.8, f"paced at 20/s (took {elapsed:.1f} s)"
+        assert back.outbox_ids() == set()
+    finally:
+        publisher.close()
+        listener.close()
+
+
+def test_memory_stays_bounded_under_a_10x_burst(
+    tmp_path: Path, private_mosquitto: Callable[..., PrivateMosquitto], kafka_bootstrap: str, unique: str, spec: WindowSpec
+) -> None:
+    broker = private_mosquitto()
+    agent = Agent(tmp_path, broker.url, kafka_bootstrap, unique, inbox_max_bytes=8 * 1024 * 1024)
+    assets = [f"a{i}" for i in range(10)]
+    normal = plant_stream(spec, agent.site, assets, minutes=15)
+    burst = plant_stream(spec, agent.site, assets, minutes=165)[len(normal) :]
+    try:
+        agent.start()
+        assert agent.process is not None
+        process = psutil.Process(agent.process.pid)
+        publisher = Publisher(broker.url, rate=100)  # the normal pace
+        publisher.send(normal)
+        agent.wait(
+            lambda: agent.metric("forewarn_edge_windows_scored_total") == len(expected_ids(normal, spec, "g")), 30, "normal"
+        )
+        baseline = process.memory_info().rss
+        peak = baseline
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, process.memory_info().rss)
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        publisher.rate = 1000  # ten times the pace, 1.5 M samples per ~2 s
+        publisher.send(burst)
+        publisher.close()
+        total = len(expected_ids(normal + burst, spec, "g"))
+        agent.wait(lambda: agent.metric("forewarn_edge_windows_scored_total") == total, 90, "the burst scored")
+        done.set()
+        sampler.join()
+        growth_mb = (peak - baseline) / 2**20
+        print(f"burst: baseline RSS {baseline / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB, growth {growth_mb:.1f} MiB")
+        assert growth_mb < 64, f"RSS grew {growth_mb:.0f} MiB during the burst"
+        assert not agent.metric("forewarn_edge_bad_messages_total", 'reason="inbox_full"'), "backpressure, not dropping"
+    finally:
+        agent.close()
