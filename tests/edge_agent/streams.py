@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from forewarn.contracts import FaultPrediction, LogRecord, Telemetry, decode, encode, prediction_id
 from forewarn.localbrokers import free_port, stop_process_group
-from models.windowing import WindowSpec, Windower
+from models.windowing import Windower, WindowSpec
 
 T0 = 1_767_225_600.0  # a multiple of every hop
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The gateway, run as `forewarn edge run`, scores every window once and delivers every prediction through broker restarts, a kill -9 and a burst."""
+"""`forewarn edge run` scores every window once and delivers it through broker restarts, a kill -9 and a 10x burst."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class Listener:
         with self._lock:
             self.last[message.topic] = bytes(message.payload)
             if message.topic.endswith("/prediction"):
-                self.prediction_ids.add(decode(message.payload, FaultPrediction).id)
+                self.prediction_ids.add(decode(bytes(message.payload), FaultPrediction).id)
 
     def status(self, topic: str) -> GatewayStatus | None:
         with self._lock:
