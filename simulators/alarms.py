@@ -94,10 +94,8 @@ class ThresholdAlarms:
             present = self.present[m]
             # The median over the batch acts as the alarm's on-delay: one spike does not raise it.
             if measure == "current_unbalance":
-                i = nanmedian(values[:, INDEX["current_l1_a"] : INDEX["current_l3_a"] + 1])  # (A, 3)
-                mean = np.mean(i, axis=1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    x = np.where(mean > 0.2 * self.p.i_rated, (np.max(i, axis=1) - np.min(i, axis=1)) / mean * 100.0, 0.0)
+                x = nanmedian(phase_unbalance(values))  # per sample across phases (simultaneous), then the median
+                x = np.where(nanmedian(values[:, INDEX["current_l1_a"]]) > 0.2 * self.p.i_rated, x, 0.0)
             else:
                 x = nanmedian(values[:, INDEX[channel]])
             low = measure.endswith("_low")
@@ -134,3 +132,12 @@ def nanmedian(x: np.ndarray) -> np.ndarray:
     k = np.maximum(count - 1, 0) // 2
     med = np.take_along_axis(ordered, k[..., None], axis=-1)[..., 0]
     return np.where(count > 0, med, np.nan)
+
+
+def phase_unbalance(values: np.ndarray) -> np.ndarray:
+    """(A, N) current unbalance in percent, (max - min) / mean of the three phases at each sample (NaN if one is missing)."""
+    phases = values[:, INDEX["current_l1_a"] : INDEX["current_l3_a"] + 1]  # (A, 3, N)
+    mean = phases.mean(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unbalance: np.ndarray = np.where(mean > 0.5, (phases.max(axis=1) - phases.min(axis=1)) / mean * 100.0, 0.0)
+    return np.where(np.isnan(mean), np.nan, unbalance)

@@ -146,13 +146,19 @@ class LogGenerator:
         elif kind == "obs_ok":
             self._push(ts + rng.exponential(6 * 3600.0), a, "obs_ok", {})
             return [self._line(ts, a, "obs_ok", "operator", view, {})]
+        if data.get("fault") and not view.running[a] and _needs_running(kind):
+            # Nothing to measure or hear on a machine at rest: the line waits for the next run.
+            tries = int(data.get("tries", 0))
+            if tries < 24:
+                self._push(ts + float(rng.uniform(1200.0, 5400.0)), a, kind, {**data, "tries": tries + 1})
+            return []
         return [self._evidence(ts, a, kind, data.get("fault"), data, view)]
 
     def _allowed(self, a: int, kind: str, running: bool) -> bool:
         type_id = self.assets[a].type
         if (kind.startswith("cms") and not self.cfg.cms) or (kind.startswith("obs") and not self.cfg.operators):
             return False
-        if not running and (kind.startswith(("cms", "m:")) or kind in ("obs_noise", "obs_vibration", "obs_hot")):
+        if not running and _needs_running(kind):
             return False  # nothing to measure or hear on a machine at rest
         if kind == "m:flow_low" or kind == "obs_leak":
             return type_id in ("centrifugal_pump", "compressor")
@@ -340,3 +346,8 @@ class LogGenerator:
             text,
             None if clear else code,
         )
+
+
+def _needs_running(kind: str) -> bool:
+    """Lines that only make sense while the machine turns (measurements, noises, heat)."""
+    return kind.startswith(("cms", "m:")) or kind in ("obs_noise", "obs_vibration", "obs_hot")

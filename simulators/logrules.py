@@ -157,9 +157,13 @@ class ChunkView:
         return float(v) if v == v else float(np.nanmean(row)) if np.isfinite(row).any() else 0.0
 
     def unbalance(self, a: int) -> float:
-        i = self.values[a, INDEX["current_l1_a"] : INDEX["current_l3_a"] + 1].mean(axis=1)  # (3,)
-        mean = float(np.mean(i))
-        return 0.0 if not np.isfinite(mean) or mean < 1.0 else float((np.max(i) - np.min(i)) / mean * 100.0)
+        """Median over the batch of the per-sample phase current unbalance, percent."""
+        phases = self.values[a, INDEX["current_l1_a"] : INDEX["current_l3_a"] + 1]  # (3, N)
+        mean = phases.mean(axis=0)
+        ok = np.isfinite(mean) & (mean > 1.0)
+        if not ok.any():
+            return 0.0
+        return float(np.median((phases.max(axis=0) - phases.min(axis=0))[ok] / mean[ok] * 100.0))
 
 
 LEVELS: dict[str, str] = {

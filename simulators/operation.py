@@ -169,8 +169,8 @@ class Operation:
             events.append(event)
             if kind in ("start", "stop", "trip", "repaired"):
                 run[a, after] = float(self.running[a])
-                if event.kind == "start":
-                    last_start[a, after] = te
+                if kind in ("start", "repaired") and self.running[a]:
+                    last_start[a, after] = te  # a restart after repair draws inrush current too
             elif kind == "speed":
                 speed_sp[a, after] = self.speed_sp[a]
             elif kind == "load":
