@@ -263,7 +263,7 @@ class LogGenerator:
                     },
                 )
             ]
-        if ev.kind == "shift" and self.cfg.operators and rng.random() < 0.2:
+        if ev.kind == "shift" and self.cfg.operators and rng.random() < 0.1:
             return [
                 self._line(ev.ts + float(rng.uniform(0, 300)), a, "shift", "hmi", view, {"crew": d["crew"], "hour": d["hour"]})
             ]
