@@ -34,12 +34,15 @@ from forewarn.localbrokers import (
     EmbeddedMqttBroker,
     TansuBroker,
     ensure_topics,
+    free_port,
     port_open,
     stop_process_group,
 )
 from forewarn.settings import CommonSettings, load_settings
 
 DEMO_GATEWAY = "demo-gateway"
+FEED_PORT = 6066
+METRICS_PORT = 9464
 RUN_MARKER = "FOREWARN_DEMO_RUN"
 """Set in every child's environment, so a test can prove that none outlives the demo."""
 
@@ -137,9 +140,11 @@ class Demo:
     def _start_parts(self, kafka: str, mqtt_url: str) -> None:
         env = self._child_env(kafka, mqtt_url)
         asyncio.run(self._prepare_topics(kafka))
+        (self.settings.state_dir / "stream-feed.json").unlink(missing_ok=True)  # a killed worker's leftover
         self._spawn("stream", ["stream", "worker"], env)
         self._spawn("edge", ["edge", "run"], env)
         self._wait_gateway_online(mqtt_url, timeout=60)
+        self._announce_feed()
         play = ["simulate", "--scenario", self.scenario, "--speed", f"{self.speed:g}", "--duration", f"{self._sim_seconds():g}"]
         self._spawn("simulator", play, env)
         self.say(f"demo: simulator playing scenario {self.scenario!r} at {self.speed:g}x; watching alerts")
@@ -174,6 +179,9 @@ class Demo:
                 "FOREWARN_MQTT_URL": mqtt_url,
                 "FOREWARN_SITE": self.site,
                 "FOREWARN_EDGE_GATEWAY_ID": DEMO_GATEWAY,
+                # the usual ports when free, else any: a second demo or a test run must not collide
+                "FOREWARN_STREAM_WEB_PORT": str(_port_or_free(FEED_PORT)),
+                "FOREWARN_EDGE_METRICS_PORT": str(_port_or_free(METRICS_PORT)),
                 "PYTHONUNBUFFERED": "1",
                 RUN_MARKER: self.run_id,
             }
@@ -215,6 +223,21 @@ class Demo:
             if process.poll() is not None and not (name == "simulator" and process.returncode == 0):
                 tail = _tail(self.logs / f"{name}.log")
                 raise ServiceUnavailable(f"{name} exited with code {process.returncode}; last log lines:\n{tail}")
+
+    def _announce_feed(self) -> None:
+        """Tell the user where to watch and acknowledge alerts (the worker writes its URL once serving)."""
+        feed = self.settings.state_dir / "stream-feed.json"
+        deadline = time.monotonic() + 15
+        while not feed.is_file() and time.monotonic() < deadline:
+            self._check_children()
+            time.sleep(0.1)
+        try:
+            url = json.loads(feed.read_text())["url"]
+        except (OSError, ValueError, KeyError):
+            self.say("demo: the alert feed is not serving yet (see logs/stream.log)")
+            return
+        token = self.settings.state_dir / "stream-api-token"
+        self.say(f"demo: alert feed at {url} (acknowledge/resolve token in {token})")
 
     def _sim_seconds(self) -> float:
         """Simulated seconds to play: the demo's duration at the chosen speed."""
@@ -336,6 +359,10 @@ def _describe(alert: Alert, elapsed: float, new: bool) -> str:
     if evidence.logs:
         lines.append(f"{'':>12} log: {evidence.logs[0].text[:100]!r}")
     return "\n".join(lines)
+
+
+def _port_or_free(port: int) -> int:
+    return free_port() if port_open("127.0.0.1", port, timeout=0.2) else port
 
 
 def _tail(path: Path, lines: int = 15) -> str:
