@@ -93,9 +93,9 @@ def score(
 ) -> None:
     """Score a dataset directory offline through the daemon's own windowing and inference.
 
-    Writes one FaultPrediction per window, deterministically: the same directory and
-    bundle give the same bytes (produced_at is the window's end and latency_ms is 0;
-    the measured model time is in the summary).
+    Writes one FaultPrediction per window, deterministically: the same directory, bundle
+    and batch size give the same bytes (produced_at is the window's end and latency_ms
+    is 0; the measured model time is in the summary).
     """
     from edge_agent.infer import Scorer
     from edge_agent.score import score_directory

@@ -4,8 +4,10 @@
 must see exactly what a gateway would: the same validation (``iter_messages`` decodes each
 line as the edge does), the same sequence checks and windowing (``WindowStage`` over
 ``models.windowing``), the same batched ``Scorer``. Only the clock differs: predictions are
-deterministic (``produced_at`` = window end, ``latency_ms`` = 0), so the same input and
-bundle give the same bytes; the measured model time is in the returned summary.
+deterministic (``produced_at`` = window end, ``latency_ms`` = 0), so the same input, bundle
+and batch size give the same bytes; the measured model time is in the returned summary. (The
+INT8 graph quantizes activations per batch, so another batch size moves probabilities in the
+third decimal; ids, windows and verdicts stay put.)
 
 The output is JSONL, one ``FaultPrediction`` per window in the order windows complete,
 written to a temporary file and renamed, so a reader never sees half a file.

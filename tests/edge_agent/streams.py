@@ -53,10 +53,11 @@ def plant_stream(
                     channels={c: [round(float(v), 4) for v in values[k]] for k, c in enumerate(spec.channels)},
                 )
             )  # fmt: skip
-            if minute % 7 == 3:
-                out.append(
-                    LogRecord(site=site, asset_id=asset, ts=start + 30, level="WARN", text="bearing noise rising on drive end")
-                )
+        if minute % 7 == 3:  # after the minute's telemetry, which starts earlier: the stream stays in time order
+            out += [
+                LogRecord(site=site, asset_id=a, ts=start + 30, level="WARN", text="bearing noise rising on drive end")
+                for a in names
+            ]
     return out
 
 

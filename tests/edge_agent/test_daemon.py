@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from forewarn.contracts import DeadLetter, FaultPrediction, GatewayStatus, decode
 from forewarn.localbrokers import TansuBroker, free_port
+from models.bundle import write_manifest
 from models.windowing import WindowSpec
 from tests.conftest import PrivateMosquitto
 from tests.edge_agent.streams import Agent, KafkaReader, Publisher, expected_ids, plant_stream
@@ -255,3 +258,38 @@ def test_memory_stays_bounded_under_a_10x_burst(
         assert not agent.metric("forewarn_edge_bad_messages_total", 'reason="inbox_full"'), "backpressure, not dropping"
     finally:
         agent.close()
+
+
+def test_a_bundle_dropped_in_place_is_hot_reloaded_only_once_verified(
+    tmp_path: Path, mqtt_url: str, kafka_bootstrap: str, unique: str, spec: WindowSpec, bundle: Path, agents: list[Agent]
+) -> None:
+    live = tmp_path / "bundle"
+    shutil.copytree(bundle, live)
+    agent = Agent(tmp_path / "agent", mqtt_url, kafka_bootstrap, unique, model=live, reload_check_s=0.3)
+    agents.append(agent)
+    reader = KafkaReader(kafka_bootstrap, agent.topic)
+    publisher = Publisher(mqtt_url)
+    messages = plant_stream(spec, agent.site, ["a1"], minutes=30)
+    try:
+        agent.start()
+        publisher.send(messages[:16])
+        before = expected_ids(messages[:16], spec, agent.gateway)
+        assert len(before) == 3
+        agent.wait(lambda: reader.ids == before, 20, "scored by the first bundle")
+        first = {p.model_version for p in reader.predictions.values()}
+        (live / "model.onnx").write_bytes((live / "model.onnx").read_bytes()[:-100])  # a copy still in progress
+        agent.wait(lambda: agent.metric("forewarn_edge_model_reloads_total", 'result="failed"') == 1, 10, "refused")
+        shutil.copy2(bundle / "model.onnx", live / "model.onnx")
+        config = json.loads((live / "config.json").read_text())
+        config["note"] = "re-released"
+        (live / "config.json").write_text(json.dumps(config))
+        write_manifest(live)
+        agent.wait(lambda: agent.metric("forewarn_edge_model_reloads_total", 'result="ok"') == 1, 10, "swapped in")
+        publisher.send(messages[16:])
+        expected = expected_ids(messages, spec, agent.gateway)
+        agent.wait(lambda: reader.ids == expected, 20, "every window scored, before and after the swap")
+        versions = [p.model_version for p in sorted(reader.predictions.values(), key=lambda p: p.window_end)]
+        assert set(versions[:3]) == first and len(set(versions)) == 2 and versions[-1] not in first
+    finally:
+        publisher.close()
+        reader.close()

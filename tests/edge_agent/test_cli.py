@@ -1,0 +1,83 @@
+"""`forewarn edge score` is deterministic and matches the windowing, and user mistakes end in clear messages, not tracebacks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from forewarn.cli import main
+from forewarn.contracts import DatasetMeta, FaultPrediction, decode
+from forewarn.dataset import DatasetWriter
+from models.windowing import WindowSpec, windows_from_messages
+from tests.edge_agent.streams import plant_stream
+
+
+@pytest.fixture
+def dataset(tmp_path: Path, spec: WindowSpec) -> Path:
+    directory = tmp_path / "data"
+    with DatasetWriter(directory, DatasetMeta(source="edge tests")) as writer:
+        writer.write_many(plant_stream(spec, "p1", ["a1", "a2", "a3"], minutes=25))
+    return directory
+
+
+def test_score_is_deterministic_and_scores_every_window(dataset: Path, tmp_path: Path, spec: WindowSpec) -> None:
+    runner = CliRunner()
+    first, second = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    result = runner.invoke(main, ["edge", "score", str(dataset), "--out", str(first), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert runner.invoke(main, ["edge", "score", str(dataset), "--out", str(second)]).exit_code == 0
+    assert first.read_bytes() == second.read_bytes(), "same input, bundle and batch size: same bytes"
+    predictions = [decode(line, FaultPrediction) for line in first.read_bytes().splitlines()]
+    third = tmp_path / "three.jsonl"
+    assert runner.invoke(main, ["edge", "score", str(dataset), "--out", str(third), "--batch-size", "7"]).exit_code == 0
+    rebatched = [decode(line, FaultPrediction) for line in third.read_bytes().splitlines()]
+    # INT8 activations are quantized per batch, so other batch mates move probabilities in the third decimal.
+    for p, q in zip(predictions, rebatched, strict=True):
+        assert p.id == q.id and max(abs(p.probabilities[k] - q.probabilities[k]) for k in p.probabilities) < 0.02
+    from forewarn.dataset import iter_messages
+
+    windows = list(windows_from_messages(iter_messages(dataset), spec))
+    assert [(p.asset_id, p.window_end) for p in predictions] == [(w.asset_id, w.end) for w in windows]
+    assert all(p.produced_at == p.window_end and p.latency_ms == 0 for p in predictions)
+    assert summary["windows"] == len(windows) and summary["model_ms_per_window"] > 0
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_score_refuses_a_tampered_bundle_with_a_message(dataset: Path, tmp_path: Path, bundle: Path) -> None:
+    broken = tmp_path / "bundle"
+    shutil.copytree(bundle, broken)
+    (broken / "labels.json").write_text('{"labels": ["normal", "x"]}')
+    result = CliRunner().invoke(main, ["edge", "score", str(dataset), "--model", str(broken), "--out", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 1 and "labels.json does not match its manifest" in result.output
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_score_names_the_bad_line_of_a_dataset(tmp_path: Path, dataset: Path) -> None:
+    with (dataset / "messages.jsonl").open("ab") as fh:
+        fh.write(b'{"kind": "telemetry", "site": "p1"}\n')
+    result = CliRunner().invoke(main, ["edge", "score", str(dataset), "--out", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 1 and "messages.jsonl:" in result.output and "Traceback" not in result.output
+
+
+def test_run_refuses_a_broken_config_file(tmp_path: Path) -> None:
+    bad = tmp_path / "edge.toml"
+    bad.write_text("[edge\n")
+    result = CliRunner().invoke(main, ["edge", "run", "--config", str(bad)])
+    assert result.exit_code == 1 and "not valid TOML" in result.output
+    bad.write_text("[edge]\nbatch_size = 0\n")
+    result = CliRunner().invoke(main, ["edge", "run", "--config", str(bad)])
+    assert result.exit_code == 1 and "edge.batch_size" in result.output
+
+
+def test_help_and_config_show(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["edge", "--help"])
+    assert result.exit_code == 0 and "run" in result.output and "score" in result.output
+    result = runner.invoke(main, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["edge"]["gateway_id"] == "gw1"
