@@ -169,7 +169,7 @@ def bench_out(args: argparse.Namespace) -> None:
         f"{300 * asset_days / 100 / wall:.1f}x |"
     )
     print(
-        f"| baseline: generation only (no JSON, no disk), scaled from {args.out_assets // 10 or 1} assets | {asset_days:g} | "
+        f"| baseline: generation only (no JSON, no disk), a tenth of the duration x 10 | {asset_days:g} | "
         f"{gen_s:.1f} | - | - | - |"
     )
     print(
