@@ -48,7 +48,8 @@ class WindowSpec:
         assert self.channels, "a window needs at least one channel"
         assert len(set(self.channels)) == len(self.channels), "channel names must be unique"
         assert self.steps >= 1 and self.length_s > 0 and self.hop_s > 0, "steps, length_s and hop_s must be positive"
-        for name, value in (("length_s", self.length_s), ("hop_s", self.hop_s), ("grace_s", self.grace_s)):
+        assert self.grace_s >= 0, "grace_s cannot be negative"
+        for name, value in (("length_s", self.length_s), ("hop_s", self.hop_s)):
             ratio = value / self.step_s
             assert abs(ratio - round(ratio)) < 1e-9, f"{name}={value} must be a multiple of step_s={self.step_s}"
         assert 0.0 <= self.min_coverage <= 1.0, "min_coverage is a fraction"

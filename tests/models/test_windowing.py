@@ -121,5 +121,6 @@ def test_memory_is_bounded_by_the_spec() -> None:
 
 def test_spec_round_trips_and_validates() -> None:
     assert WindowSpec.from_dict(SPEC.to_dict()) == SPEC
+    assert WindowSpec(channels=("a",), length_s=600, hop_s=60, steps=60, grace_s=5).grace_s == 5, "grace is any duration"
     with pytest.raises(AssertionError, match="multiple of step_s"):
         WindowSpec(channels=("a",), length_s=60, hop_s=7, steps=6)
