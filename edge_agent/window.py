@@ -84,7 +84,6 @@ class _Asset:
     log_seq: SeqTracker
     recent_logs: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=256))
     last_seen: float = 0.0  # time.monotonic() of the last message
-    arrived: float = 0.0  # perf_counter() of the message that may complete a window
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ class WindowStage:
         self.policy = policy
         self.metrics = metrics
         self._assets: dict[str, _Asset] = {}
-        self._touched: set[str] = set()
+        self._ready: list[tuple[Window, float]] = []
         self._retired = WindowerCounters()  # counters of assets that gave up their slot
         metrics.watch(self._levels)
 
@@ -137,18 +136,14 @@ class WindowStage:
                 asset.recent_logs.append(key)
             asset.windower.add_log(message)
             self.metrics.messages.labels("log").inc()
-        asset.arrived = arrived
-        self._touched.add(message.asset_id)
+        # Collect at once: a ring only holds one window ahead, so a fast replay folding many
+        # messages of one asset before asking would overwrite windows never emitted.
+        self._ready.extend((window, arrived) for window in asset.windower.ready())
         return True
 
     def ready(self) -> list[tuple[Window, float]]:
-        """Windows completed since the last call, each with the arrival time of the message that completed it."""
-        out: list[tuple[Window, float]] = []
-        for asset_id in sorted(self._touched):
-            asset = self._assets.get(asset_id)
-            if asset is not None:
-                out.extend((window, asset.arrived) for window in asset.windower.ready())
-        self._touched.clear()
+        """Windows completed since the last call, in completion order, each with its completing message's arrival."""
+        out, self._ready = self._ready, []
         return out
 
     def flush(self) -> list[Window]:
@@ -156,7 +151,11 @@ class WindowStage:
         return [window for asset in self._assets.values() for window in asset.windower.flush()]
 
     def replace_spec(self, spec: WindowSpec) -> None:
-        """A new model that cuts windows differently: start every buffer again (counted as retired)."""
+        """A new model that cuts windows differently: start every buffer again (counted as retired).
+
+        Call it between steps, when ``ready()`` has been drained: windows cut the old way fit no new model.
+        """
+        assert not self._ready, "windows of the old spec are still waiting to be scored"
         if spec == self.spec:
             return
         for asset_id in list(self._assets):
@@ -210,7 +209,6 @@ class WindowStage:
         asset = self._assets.pop(asset_id)
         for f in fields(WindowerCounters):
             setattr(self._retired, f.name, getattr(self._retired, f.name) + getattr(asset.windower.counters, f.name))
-        self._touched.discard(asset_id)
 
     def _levels(self) -> Iterable[tuple[str, str, float]]:
         assets = list(self._assets.values())

@@ -107,7 +107,18 @@ def test_a_new_spec_restarts_the_buffers() -> None:
     stage = WindowStage(SPEC, AssetPolicy(), EdgeMetrics())
     for i in range(10):
         stage.add(_tel(i, T0 + 10 * i))
+    assert stage.ready()
     stage.replace_spec(WindowSpec(channels=("temp",), length_s=60.0, hop_s=20.0, steps=6, grace_s=10.0))
     assert stage.asset_count == 0 and stage.ready() == []
     stage.add(_tel(10, T0 + 100))
     assert stage.asset_count == 1
+
+
+def test_a_fast_replay_folded_in_one_step_keeps_every_window() -> None:
+    """A drain of many messages of one asset (a 100x replay) must not overwrite windows before they are asked for."""
+    stage = WindowStage(SPEC, AssetPolicy(), EdgeMetrics())
+    for i in range(100):  # 1000 s of data: far more than the ring holds
+        stage.add(_tel(i, T0 + 10 * i), arrived=float(i))
+    ready = stage.ready()
+    assert [w.end for w, _ in ready] == [T0 + 60 + 20 * k for k in range(len(ready))] and len(ready) == 47
+    assert all(arrived > 0 for _, arrived in ready), "each window knows the message that completed it"
