@@ -63,8 +63,8 @@ class EdgeDaemon:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start every stage, run the pipeline until ``stop`` is set, then stop them in reverse."""
-        await self.start()
         try:
+            await self.start()
             next_reload = next_expiry = time.monotonic()
             while not stop.is_set():
                 try:
@@ -147,6 +147,10 @@ class EdgeDaemon:
             return
         if swapped and self.windows is not None:
             self.metrics.model_reloads.labels("ok").inc()
+            if self.scorer.spec != self.windows.spec:
+                log.warning(
+                    "the new model cuts windows differently: %d assets' windows in progress dropped", self.windows.asset_count
+                )
             self.windows.replace_spec(self.scorer.spec)
             log.info("model hot-reloaded: now running %s", self.scorer.version)
 

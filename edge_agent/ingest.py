@@ -256,7 +256,8 @@ class MqttLink:
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> bool:
         """Queue a publish; False (counted) when the broker is away and the local queue is full."""
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+        queued = info.rc == mqtt.MQTT_ERR_NO_CONN and qos > 0  # held by paho until the broker is back
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and not queued:
             self.metrics.mqtt_dropped.inc()
             return False
         return True

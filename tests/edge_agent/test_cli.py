@@ -81,3 +81,13 @@ def test_help_and_config_show(tmp_path: Path) -> None:
     result = runner.invoke(main, ["config", "show", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["edge"]["gateway_id"] == "gw1"
+
+
+def test_run_without_a_usable_model_exits_with_the_reason(tmp_path: Path) -> None:
+    env = {
+        "FOREWARN_EDGE_MODEL": str(tmp_path / "nothing"),
+        "FOREWARN_STATE_DIR": str(tmp_path),
+        "FOREWARN_EDGE_METRICS_ENABLED": "false",
+    }
+    result = CliRunner().invoke(main, ["edge", "run"], env=env)
+    assert result.exit_code == 1 and "does not exist" in result.output

@@ -59,3 +59,9 @@ def test_the_systemd_unit_runs_the_daemon_and_stops_it_with_sigterm() -> None:
     assert service["ExecStart"].endswith("forewarn edge run --config /etc/forewarn/edge.toml")
     assert service["KillSignal"] == "SIGTERM" and service["Restart"] == "always"
     assert int(service["TimeoutStopSec"]) > EdgeSection().stop_timeout_s
+
+
+def test_the_operators_guide_documents_every_edge_field() -> None:
+    guide = (EXAMPLE.parents[1] / "docs" / "edge.md").read_text()
+    for name in EdgeSection.model_fields:
+        assert f"| `{name}` |" in guide, f"edge.{name} is missing from docs/edge.md"
