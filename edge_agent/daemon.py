@@ -125,7 +125,8 @@ class EdgeDaemon:
         for start in range(0, len(ready), batch):
             windows, arrived = [w for w, _ in ready[start : start + batch]], [a for _, a in ready[start : start + batch]]
             scored = await asyncio.to_thread(self.scorer.score, windows, arrived)
-            self.outbox.put([Record(p.id, "prediction", topic, p.asset_id.encode(), encode(p)) for p in scored.predictions])
+            encoded = [(p, encode(p)) for p in scored.predictions]
+            self.outbox.put([Record(p.id, "prediction", topic, p.asset_id.encode(), value) for p, value in encoded])
             stored = time.perf_counter()
             self.metrics.inference_seconds.observe(scored.seconds)
             self.metrics.windows_scored.inc(len(windows))
@@ -135,7 +136,7 @@ class EdgeDaemon:
             if self.publisher is not None:
                 self.publisher.wake()
             if self.settings.edge.publish_predictions_mqtt:
-                publish_predictions(self.link, self.settings.topics, scored.predictions, self.settings.edge.prediction_qos)
+                publish_predictions(self.link, self.settings.topics, encoded, self.settings.edge.prediction_qos)
 
     async def reload(self) -> None:
         """Swap in a bundle dropped in place (verified by its manifest); keep the running one if it is refused."""

@@ -268,7 +268,12 @@ def _record(row: Row, historical: bool) -> OutRecord:
     return row.topic, row.key, value
 
 
-def publish_predictions(mqtt: MqttPort, topics: TopicSettings, predictions: Sequence[FaultPrediction], qos: int) -> None:
-    """Best effort to MQTT ``.../prediction`` for local subscribers (SCADA, HMI); Kafka is the durable path."""
-    for p in predictions:
-        mqtt.publish(topics.mqtt_prediction.format(site=p.site, asset=p.asset_id, gateway=p.gateway_id), encode(p), qos)
+def publish_predictions(
+    mqtt: MqttPort, topics: TopicSettings, predictions: Sequence[tuple[FaultPrediction, bytes]], qos: int
+) -> None:
+    """Best effort to MQTT ``.../prediction`` for local subscribers (SCADA, HMI); Kafka is the durable path.
+
+    Takes each prediction with its encoding (already made for the outbox: encode once).
+    """
+    for p, payload in predictions:
+        mqtt.publish(topics.mqtt_prediction.format(site=p.site, asset=p.asset_id, gateway=p.gateway_id), payload, qos)

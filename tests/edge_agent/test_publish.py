@@ -104,7 +104,8 @@ def test_a_backlog_is_replayed_oldest_first_paced_and_flagged_historical_while_l
 
 def test_predictions_are_published_to_their_assets_mqtt_topic() -> None:
     mqtt = FakeMqtt()
-    publish_predictions(mqtt, TopicSettings(), [_prediction(1, "a1"), _prediction(1, "a2")], qos=1)
+    predictions = [_prediction(1, "a1"), _prediction(1, "a2")]
+    publish_predictions(mqtt, TopicSettings(), [(p, encode(p)) for p in predictions], qos=1)
     assert [(t, q, r) for t, _, q, r in mqtt.published] == [
         ("forewarn/p1/a1/prediction", 1, False),
         ("forewarn/p1/a2/prediction", 1, False),
