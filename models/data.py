@@ -24,7 +24,7 @@ from forewarn.contracts import FaultEpisode
 from forewarn.dataset import LABELS, MESSAGES, iter_messages, label_at, read_labels, read_meta
 from models.windowing import Window, WindowSpec, windows_from_messages
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 class LogRow(NamedTuple):
@@ -49,6 +49,7 @@ class WindowTable:
     logs: list[tuple[LogRow, ...]]
     source: np.ndarray  # (N,) int32: index into sources
     sources: list[str]
+    reference: np.ndarray  # (N, C, 2) float32 [mean, std] of the asset's running reference, NaN when none
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -66,11 +67,12 @@ class WindowTable:
             logs=[self.logs[i] for i in idx],
             source=self.source[index],
             sources=list(self.sources),
+            reference=self.reference[index],
         )
 
     def select_channels(self, keep: np.ndarray) -> WindowTable:
         """The same windows with only the channels where ``keep`` (C,) is True."""
-        return replace(self, stats=self.stats[:, :, keep], counts=self.counts[:, :, keep])
+        return replace(self, stats=self.stats[:, :, keep], counts=self.counts[:, :, keep], reference=self.reference[:, keep])
 
     @staticmethod
     def concat(tables: Sequence[WindowTable]) -> WindowTable:
@@ -91,6 +93,7 @@ class WindowTable:
             logs=[x for t in tables for x in t.logs],
             source=np.concatenate(shifted).astype(np.int32),
             sources=sources,
+            reference=np.concatenate([t.reference for t in tables]),
         )
 
 
@@ -108,8 +111,11 @@ def labelled_windows(directory: Path, spec: WindowSpec) -> Iterator[tuple[Window
 
 
 def read_windows(directory: Path, spec: WindowSpec) -> WindowTable:
-    stats, counts, ends, ttfs, labels, ids, types, logs = [], [], [], [], [], [], [], []
+    stats, counts, ends, ttfs, labels, ids, types, logs, refs = [], [], [], [], [], [], [], [], []
+    c = len(spec.channels)
+    no_reference = np.full((c, 2), np.nan, dtype=np.float32)
     for window, label, ttf in labelled_windows(directory, spec):
+        refs.append(no_reference if window.reference is None else window.reference)
         stats.append(window.stats)
         counts.append(window.counts)
         ends.append(window.end)
@@ -118,7 +124,6 @@ def read_windows(directory: Path, spec: WindowSpec) -> WindowTable:
         ids.append(window.asset_id)
         types.append(window.asset_type)
         logs.append(tuple(LogRow(r.ts, r.level, r.text) for r in window.logs))
-    c = len(spec.channels)
     return WindowTable(
         stats=np.stack(stats) if stats else np.zeros((0, spec.steps, c, 4), np.float32),
         counts=np.stack(counts) if counts else np.zeros((0, spec.steps, c), np.int32),
@@ -130,6 +135,7 @@ def read_windows(directory: Path, spec: WindowSpec) -> WindowTable:
         logs=logs,
         source=np.zeros(len(labels), dtype=np.int32),
         sources=[str(Path(directory).resolve())],
+        reference=np.stack(refs) if refs else np.zeros((0, c, 2), np.float32),
     )
 
 
@@ -160,6 +166,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None) ->
                 logs=[tuple(LogRow(*r) for r in lines) for lines in meta["logs"]],
                 source=z["source"],
                 sources=meta["sources"],
+                reference=z["reference"],
             )
     table = read_windows(directory, spec)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -172,6 +179,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None) ->
         ends=table.ends,
         ttf_hours=table.ttf_hours,
         source=table.source,
+        reference=table.reference,
         meta=np.array(json.dumps(meta)),
     )
     tmp.replace(path)

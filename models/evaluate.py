@@ -4,6 +4,11 @@ Windows are cut by the bundle's own WindowSpec with the shared windowing, scored
 ``Predictor`` the gateway runs (featurisation, ONNX Runtime, evidence), and compared with
 ground truth from labels.jsonl. No torch.
 
+Quality is scored on the windows where the machine ran (``ModelOutput.running``): a stopped
+machine carries no fault signature in its sensors, so a fault labelled during a stop cannot
+be seen by any model and would only measure the duty cycle. ``idle_windows`` counts the
+windows left out, and ``all_windows`` repeats the quality figures over every window.
+
 Latency is measured on real windows of the dataset after a warm-up, one thread:
 ``latency_ms_p50``/``p99`` is ``Predictor.predict([window])`` per window (featurisation, graph
 and evidence: what the gateway pays per window), ``onnx_latency_ms_p50`` the graph alone at
@@ -29,16 +34,19 @@ from models.windowing import Window
 TIMED_WINDOWS = 200
 
 
-def _truth(directories: Sequence[Path], bundle: Bundle, limit: int | None) -> tuple[list[Window], list[str], np.ndarray]:
-    windows, labels, ttf = [], [], []
-    for directory in directories:
+def _truth(
+    directories: Sequence[Path], bundle: Bundle, limit: int | None
+) -> tuple[list[Window], list[str], np.ndarray, np.ndarray]:
+    windows, labels, ttf, source = [], [], [], []
+    for d, directory in enumerate(directories):
         for window, label, hours in labelled_windows(Path(directory), bundle.spec):
             windows.append(window)
             labels.append(label)
             ttf.append(np.nan if hours is None else hours)
+            source.append(d)
             if limit is not None and len(windows) >= limit:
-                return windows, labels, np.asarray(ttf)
-    return windows, labels, np.asarray(ttf)
+                return windows, labels, np.asarray(ttf), np.asarray(source)
+    return windows, labels, np.asarray(ttf), np.asarray(source, dtype=np.int64)
 
 
 def evaluate(
@@ -46,20 +54,35 @@ def evaluate(
 ) -> dict[str, Any]:
     """Every number `model evaluate --json` prints."""
     predictor = Predictor(bundle, threads=threads)
-    windows, truth, true_ttf = _truth(directories, bundle, limit)
+    windows, truth, true_ttf, source = _truth(directories, bundle, limit)
     labels = list(bundle.labels) + sorted({t for t in truth if t not in bundle.labels})  # unknown faults count as misses
     k = len(labels)
     probs = np.zeros((len(windows), k))
     anomaly = np.zeros(len(windows))
     pred_ttf = np.full(len(windows), np.nan)
+    ran = np.ones(len(windows), dtype=bool)
     for at in range(0, len(windows), 256):
         for i, out in enumerate(predictor.predict(windows[at : at + 256]), start=at):
             probs[i, : len(bundle.labels)] = [out.probabilities[label] for label in bundle.labels]
             anomaly[i] = out.anomaly_score
             pred_ttf[i] = np.nan if out.ttf_hours is None else out.ttf_hours
+            ran[i] = out.running
     y = np.array([labels.index(t) for t in truth], dtype=np.int64)
     result: dict[str, Any] = {"model_version": bundle.version, "datasets": [str(d) for d in directories], "labels": labels}
-    result.update(summary(y, probs, anomaly, true_ttf, pred_ttf, labels))
+    result.update(summary(y[ran], probs[ran], anomaly[ran], true_ttf[ran], pred_ttf[ran], labels))
+    everything = summary(y, probs, anomaly, true_ttf, pred_ttf, labels)
+    result["idle_windows"] = int((~ran).sum())
+    if len(directories) > 1:
+        result["by_dataset"] = {}
+        for d, directory in enumerate(directories):
+            s = ran & (source == d)
+            one = summary(y[s], probs[s], anomaly[s], true_ttf[s], pred_ttf[s], labels)
+            result["by_dataset"][str(directory)] = {
+                k: one[k] for k in ("macro_f1", "accuracy", "anomaly_auroc", "ttf_mae_hours", "windows")
+            }
+    result["all_windows"] = {
+        k: everything[k] for k in ("macro_f1", "accuracy", "anomaly_auroc", "ttf_mae_hours", "per_class", "windows")
+    }
     result.update(timing(predictor, windows, timed))
     result["bundle_bytes"] = bundle_bytes(bundle.path)
     return result

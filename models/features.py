@@ -21,12 +21,13 @@ numpy only (no torch): the edge runtime imports this module.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
+from models.derived import derive, running
 from models.tokenizer import LogTokenizer, log_text
 from models.windowing import STATS, Window, WindowSpec
 
@@ -57,35 +58,54 @@ class FeatureSpec:
     """At most this many pieces of one line."""
     clip: float = 8.0
     """Sensor z-scores are clipped to +-clip."""
+    derived: tuple[str, ...] = ()
+    """Derived features (models.derived.DERIVED) appended to each sensor token, each with a presence flag."""
+    relative: bool = False
+    """Append each step's deviation from the asset's running reference (Window.reference): channel
+    means and derived features, each with a presence flag."""
 
     def __post_init__(self) -> None:
         assert self.log_tokens >= 2 and 1 <= self.line_tokens < self.log_tokens, "log budget must fit a line and its [SEP]"
         assert self.clip > 0, "clip must be positive"
 
     def sensor_features(self, channels: int) -> int:
-        """Width of one sensor token: z of each statistic of each channel, then one presence flag per channel."""
-        return channels * (len(STATS) + 1)
+        """Width of one sensor token: z of each statistic of each channel, a presence flag per channel,
+        then z of each derived feature and its presence flag."""
+        width = channels * (len(STATS) + 1) + 2 * len(self.derived)
+        return width + (2 * channels + 2 * len(self.derived) if self.relative else 0)
 
     def tokens(self, spec: WindowSpec) -> int:
         return 1 + spec.steps + self.log_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "derived": list(self.derived)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        return cls(**{**data, "derived": tuple(data.get("derived", ()))})
 
 
 @dataclass(frozen=True)
 class Normaliser:
-    """Healthy baseline of every (asset type, channel, statistic): what z-scores and evidence are measured against."""
+    """Healthy baseline of every asset type: per channel and statistic, and per derived feature.
+
+    What sensor z-scores and channel evidence are measured against. Index 0 of the types is
+    GLOBAL, used for an asset of unknown type.
+    """
 
     channels: tuple[str, ...]
     asset_types: tuple[str, ...]
-    """Index 0 is GLOBAL."""
     mean: np.ndarray
     """(types, channels, stats) float64."""
     std: np.ndarray
     """(types, channels, stats) float64, > 0."""
     known: np.ndarray
     """(types, channels) bool: assets of this type have this channel."""
+    derived: tuple[str, ...] = ()
+    derived_mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    """(types, derived) float64."""
+    derived_std: np.ndarray = field(default_factory=lambda: np.ones((0, 0)))
+    derived_known: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
 
     def __post_init__(self) -> None:
         shape = (len(self.asset_types), len(self.channels), len(STATS))
@@ -93,6 +113,16 @@ class Normaliser:
         assert self.mean.shape == shape and self.std.shape == shape, f"baseline arrays must be {shape}"
         assert self.known.shape == shape[:2], f"known must be {shape[:2]}"
         assert (self.std > 0).all(), "baseline std must be positive"
+        if not self.derived:  # no derived features: empty (types, 0) arrays
+            empty = np.zeros((shape[0], 0))
+            object.__setattr__(self, "derived_mean", empty)
+            object.__setattr__(self, "derived_std", empty + 1.0)
+            object.__setattr__(self, "derived_known", empty.astype(bool))
+        d = (shape[0], len(self.derived))
+        assert self.derived_mean.shape == self.derived_std.shape == self.derived_known.shape == d, (
+            f"derived baselines must be {d}"
+        )
+        assert (self.derived_std > 0).all(), "derived baseline std must be positive"
 
     def type_index(self, asset_type: str | None) -> int:
         try:
@@ -108,30 +138,37 @@ class Normaliser:
         counts: np.ndarray,
         asset_types: Sequence[str | None],
         healthy: np.ndarray,
+        derived: tuple[str, ...] = (),
         min_values: int = 10,
     ) -> Normaliser:
         """Fit from windows: stats (N, steps, C, 4), counts (N, steps, C), one type per window, healthy (N,) bool."""
-        n, _, c, k = stats.shape
+        n, steps, c, k = stats.shape
         assert counts.shape == stats.shape[:3] and len(asset_types) == n and healthy.shape == (n,), "inconsistent arrays"
         names = (GLOBAL, *sorted({t for t in asset_types if t}))
-        type_of = np.array([names.index(t) if t else 0 for t in asset_types])
-        mean = np.zeros((len(names), c, k))
-        std = np.ones((len(names), c, k))
-        known = np.zeros((len(names), c), dtype=bool)
-        done = np.zeros((len(names), c), dtype=bool)
-        for ti, name in enumerate(names):
-            rows = np.ones(n, dtype=bool) if name == GLOBAL else type_of == ti
-            known[ti] = (counts[rows] > 0).any(axis=(0, 1))
-            for subset in (rows & healthy, rows):  # healthy windows when there are enough, else all of them
-                m, s, enough = _moments(stats[subset], counts[subset], min_values)
-                fill = enough & ~done[ti]
-                mean[ti][fill], std[ti][fill] = m[fill], s[fill]
-                done[ti] |= fill
-        for ti in range(1, len(names)):  # channels with too few values borrow the global baseline
-            unset = ~done[ti]
-            mean[ti][unset], std[ti][unset] = mean[0][unset], std[0][unset]
-        std = np.maximum(std, 1e-3 + 1e-3 * np.abs(mean))
-        return cls(tuple(channels), names, mean, std, known)
+        type_of = np.array([names.index(t) if t else 0 for t in asset_types], dtype=np.int64)
+
+        def channel_values(rows: slice) -> tuple[np.ndarray, np.ndarray]:
+            x = stats[rows].astype(np.float64)
+            present = (counts[rows] > 0)[..., None] & np.isfinite(x)
+            return x.reshape(len(x), steps, c * k), present.reshape(len(x), steps, c * k)
+
+        def derived_values(rows: slice) -> tuple[np.ndarray, np.ndarray]:
+            x = derive(derived, tuple(channels), stats[rows], counts[rows])
+            return x, np.isfinite(x)
+
+        mean, std, known = _baseline(channel_values, n, type_of, healthy, len(names), min_values)
+        d_mean, d_std, d_known = _baseline(derived_values, n, type_of, healthy, len(names), min_values)
+        return cls(
+            tuple(channels),
+            names,
+            mean.reshape(len(names), c, k),
+            std.reshape(len(names), c, k),
+            np.asarray(known.reshape(len(names), c, k).any(axis=-1)),
+            derived,
+            d_mean,
+            d_std,
+            d_known,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,30 +178,77 @@ class Normaliser:
             "mean": np.round(self.mean, 6).tolist(),
             "std": np.round(self.std, 6).tolist(),
             "known": self.known.tolist(),
+            "derived": list(self.derived),
+            "derived_mean": np.round(self.derived_mean, 6).tolist(),
+            "derived_std": np.round(self.derived_std, 6).tolist(),
+            "derived_known": self.derived_known.tolist(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Normaliser:
         assert list(data["stats"]) == list(STATS), f"baseline statistics {data['stats']} are not {list(STATS)}"
+        derived = tuple(data.get("derived", ()))
+        extra = {}
+        if derived:
+            extra = {
+                "derived_mean": np.asarray(data["derived_mean"], dtype=np.float64),
+                "derived_std": np.asarray(data["derived_std"], dtype=np.float64),
+                "derived_known": np.asarray(data["derived_known"], dtype=bool),
+            }
         return cls(
             channels=tuple(data["channels"]),
             asset_types=tuple(data["asset_types"]),
             mean=np.asarray(data["mean"], dtype=np.float64),
             std=np.asarray(data["std"], dtype=np.float64),
             known=np.asarray(data["known"], dtype=bool),
+            derived=derived,
+            **extra,
         )
 
 
-def _moments(stats: np.ndarray, counts: np.ndarray, min_values: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and std over windows and steps of each (channel, statistic), where samples exist."""
-    present = (counts > 0)[..., None] & np.isfinite(stats)  # (n, steps, C, 4)
-    values = np.where(present, stats, 0.0).astype(np.float64)
-    n = present.sum(axis=(0, 1))  # (C, 4)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = values.sum(axis=(0, 1)) / n
-        var = (values**2).sum(axis=(0, 1)) / n - mean**2
-    enough = (n >= min_values).all(axis=-1)  # (C,)
-    return np.nan_to_num(mean), np.sqrt(np.maximum(np.nan_to_num(var), 0.0)), enough
+def _baseline(
+    values: Callable[[slice], tuple[np.ndarray, np.ndarray]],
+    n: int,
+    type_of: np.ndarray,
+    healthy: np.ndarray,
+    n_types: int,
+    min_values: int,
+    chunk: int = 4096,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, std and presence of K columns per type, over the steps of healthy windows (all windows when too few).
+
+    ``values(rows)`` gives (values, present) of shape (rows, steps, K); accumulated in chunks to bound memory.
+    Types (index >= 1) with too few values borrow the global (index 0) baseline.
+    """
+    sums: dict[tuple[int, bool], np.ndarray] = {}
+    for at in range(0, n, chunk):
+        rows = slice(at, min(at + chunk, n))
+        x, present = values(rows)
+        x = np.where(present, x, 0.0)
+        for t in range(n_types):
+            in_type = np.ones(x.shape[0], dtype=bool) if t == 0 else type_of[rows] == t
+            for only_healthy in (True, False):
+                sel = in_type & healthy[rows] if only_healthy else in_type
+                acc = sums.setdefault((t, only_healthy), np.zeros((3, x.shape[-1])))
+                acc[0] += present[sel].sum(axis=(0, 1))
+                acc[1] += x[sel].sum(axis=(0, 1))
+                acc[2] += (x[sel] ** 2).sum(axis=(0, 1))
+    k = next(iter(sums.values())).shape[1] if sums else 0
+    mean, std = np.zeros((n_types, k)), np.ones((n_types, k))
+    known, done = np.zeros((n_types, k), dtype=bool), np.zeros((n_types, k), dtype=bool)
+    for t in range(n_types):
+        known[t] = sums[(t, False)][0] > 0 if sums else False
+        for only_healthy in (True, False):
+            count, total, squares = sums[(t, only_healthy)] if sums else (np.zeros(k),) * 3
+            with np.errstate(invalid="ignore", divide="ignore"):
+                m = total / count
+                s = np.sqrt(np.maximum(squares / count - m * m, 0.0))
+            fill = (count >= min_values) & ~done[t]
+            mean[t][fill], std[t][fill] = m[fill], s[fill]
+            done[t] |= fill
+    for t in range(1, n_types):
+        mean[t][~done[t]], std[t][~done[t]] = mean[0][~done[t]], std[0][~done[t]]
+    return mean, np.maximum(std, 1e-3 + 1e-3 * np.abs(mean)), known
 
 
 @dataclass(frozen=True)
@@ -184,6 +268,7 @@ class Featuriser:
 
     def __init__(self, spec: WindowSpec, features: FeatureSpec, normaliser: Normaliser, tokenizer: LogTokenizer) -> None:
         assert normaliser.channels == spec.channels, "baseline and window spec must list the same channels"
+        assert normaliser.derived == features.derived, "baseline and feature spec must list the same derived features"
         self.spec = spec
         self.features = features
         self.normaliser = normaliser
@@ -194,7 +279,11 @@ class Featuriser:
         counts = np.stack([w.counts for w in windows]) if windows else np.zeros(stats.shape[:3], dtype=np.int32)
         types = self.type_indices([w.asset_type for w in windows])
         tokens, line_index = self.log_tokens([w.logs for w in windows])
-        return Features(self.sensors(stats, counts, types), tokens, line_index)
+        reference = None
+        if self.features.relative:
+            missing = np.full((len(self.spec.channels), 2), np.nan, dtype=np.float32)
+            reference = np.stack([missing if w.reference is None else w.reference for w in windows]) if windows else None
+        return Features(self.sensors(stats, counts, types, reference), tokens, line_index)
 
     def type_indices(self, asset_types: Sequence[str | None]) -> np.ndarray:
         return np.array([self.normaliser.type_index(t) for t in asset_types], dtype=np.int64)
@@ -204,15 +293,58 @@ class Featuriser:
         assert stats.shape[1:] == shape, f"stats must be (batch, {shape}), got {stats.shape}"
         assert counts.shape == stats.shape[:3], f"counts must be {stats.shape[:3]}, got {counts.shape}"
 
-    def sensors(self, stats: np.ndarray, counts: np.ndarray, types: np.ndarray) -> np.ndarray:
-        """stats (N, steps, C, 4), counts (N, steps, C), types (N,) -> (N, steps, C*5) float32."""
+    def sensors(
+        self, stats: np.ndarray, counts: np.ndarray, types: np.ndarray, reference: np.ndarray | None = None
+    ) -> np.ndarray:
+        """stats (N, steps, C, 4), counts (N, steps, C), types (N,), reference (N, C, 2) -> (N, steps, F) float32."""
         self._check(stats, counts)
         norm = self.normaliser
         z = (stats - norm.mean[types][:, None]) / norm.std[types][:, None]  # (N, steps, C, 4)
         present = (counts > 0) & norm.known[types][:, None]  # (N, steps, C)
-        z = np.where(present[..., None] & np.isfinite(z), np.clip(z, -self.features.clip, self.features.clip), 0.0)
+        clip = self.features.clip
+        z = np.where(present[..., None] & np.isfinite(z), np.clip(z, -clip, clip), 0.0)
         n, steps, c = stats.shape[:3]
-        return np.concatenate([z.reshape(n, steps, c * len(STATS)), present], axis=-1).astype(np.float32)
+        parts = [z.reshape(n, steps, c * len(STATS)), present]
+        if norm.derived:
+            d = derive(norm.derived, self.spec.channels, stats, counts)  # (N, steps, D)
+            zd = (d - norm.derived_mean[types][:, None]) / norm.derived_std[types][:, None]
+            known = np.isfinite(zd) & norm.derived_known[types][:, None]
+            parts += [np.where(known, np.clip(zd, -clip, clip), 0.0), known]
+        if self.features.relative:
+            if reference is None:
+                reference = np.full((n, c, 2), np.nan)
+            parts += self._relative(stats, counts, types, reference, present, d if norm.derived else None)
+        return np.concatenate(parts, axis=-1).astype(np.float32)
+
+    def _relative(
+        self,
+        stats: np.ndarray,
+        counts: np.ndarray,
+        types: np.ndarray,
+        reference: np.ndarray,
+        present: np.ndarray,
+        d: np.ndarray | None,
+    ) -> list[np.ndarray]:
+        """Deviation of each step from the asset's own running reference: channel means, then derived features."""
+        norm, clip = self.normaliser, self.features.clip
+        ref_mean, ref_std = reference[:, None, :, 0], reference[:, None, :, 1]  # (N, 1, C)
+        scale = np.maximum(np.nan_to_num(ref_std), 1e-3 + 0.02 * np.abs(np.nan_to_num(ref_mean)))
+        z = (stats[..., 0] - ref_mean) / scale  # (N, steps, C)
+        known = present & np.isfinite(z)
+        parts = [np.where(known, np.clip(z, -clip, clip), 0.0), known]
+        if d is not None:
+            n, c = reference.shape[:2]
+            ref_stats = np.full((n, 1, c, len(STATS)), np.nan)
+            ref_stats[:, 0, :, 0] = reference[:, :, 0]
+            d_ref = derive(norm.derived, self.spec.channels, ref_stats, np.isfinite(ref_stats[..., 0]).astype(np.int32))
+            zd = (d - d_ref) / norm.derived_std[types][:, None]  # (N, steps, D)
+            known_d = np.isfinite(zd) & norm.derived_known[types][:, None]
+            parts += [np.where(known_d, np.clip(zd, -clip, clip), 0.0), known_d]
+        return parts
+
+    def running(self, stats: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """(N,) bool: the machine ran in most of the window (models.derived.running)."""
+        return running(self.spec.channels, stats, counts)
 
     def deviations(self, stats: np.ndarray, counts: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per window, channel and statistic: mean z over the steps with samples, and the raw mean. (N, C, 4) each.

@@ -19,6 +19,7 @@ import numpy as np
 
 from forewarn.contracts import NORMAL, SIMULATED_FAULTS
 from models.data import WindowTable, dataset_channels, load_tables
+from models.derived import DERIVED, running
 from models.errors import TrainingError
 from models.features import Features, FeatureSpec, Featuriser, Normaliser
 from models.profiles import Profile
@@ -39,6 +40,7 @@ class Prepared:
     val: Arrays
     val_features: Features
     train_features: Features
+    val_running: np.ndarray  # (N_val,) bool: the machine ran in most of the window
     facts: dict[str, object]
 
 
@@ -51,6 +53,8 @@ def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
         steps=prof.steps,
         max_log_lines=prof.max_log_lines,
         grace_s=step,
+        reference_s=prof.reference_s,
+        running_channel="speed_rpm" if "speed_rpm" in channels else None,
     )
 
 
@@ -99,7 +103,12 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
     if not channels:
         raise TrainingError("the datasets' meta.json files declare no channels")
     spec = window_spec(prof, channels)
-    feats = FeatureSpec(log_tokens=prof.log_tokens, line_tokens=prof.line_tokens)
+    feats = FeatureSpec(
+        log_tokens=prof.log_tokens,
+        line_tokens=prof.line_tokens,
+        derived=tuple(DERIVED) if prof.derived else (),
+        relative=prof.reference_s > 0,
+    )
     table = load_tables(directories, spec, run_dir / "cache")
     if len(table) == 0:
         raise TrainingError(f"no complete windows of {prof.length_s:g} s in {', '.join(map(str, directories))}")
@@ -113,12 +122,18 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
         raise TrainingError("the datasets hold a single class: training needs normal and faulty windows")
     echo(f"windows: {len(table):,} from {len(directories)} dataset(s), {len(channels)} channels, {len(labels)} classes")
     train_idx, val_idx, how = split(table, prof.val_fraction, prof.seed)
+    # A stopped machine shows no fault signature: its fault windows would teach noise. Idle
+    # normal windows stay, so the model learns that a stopped machine looks normal.
+    ran = running(spec.channels, table.stats, table.counts)
+    labelled_normal = np.array([x == NORMAL for x in table.labels])
+    idle_faults = int((~ran[train_idx] & ~labelled_normal[train_idx]).sum())
+    train_idx = train_idx[ran[train_idx] | labelled_normal[train_idx]]
     rng = np.random.default_rng(prof.seed)
     if len(train_idx) > prof.max_windows:
         train_idx = np.sort(rng.choice(train_idx, prof.max_windows, replace=False))
     train_t, val_t = table.take(train_idx), table.take(val_idx)
     y_train = np.array([labels.index(x) for x in train_t.labels])
-    normaliser = Normaliser.fit(channels, train_t.stats, train_t.counts, train_t.asset_types, y_train == 0)
+    normaliser = Normaliser.fit(channels, train_t.stats, train_t.counts, train_t.asset_types, y_train == 0, feats.derived)
     texts = [log_text(r.level, r.text) for lines in train_t.logs for r in lines]
     tokenizer_json, full_ids = trim_vocabulary(base_tokenizer_path().read_text(), texts)
     tok_path = run_dir / "tokenizer.json"
@@ -136,10 +151,12 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
         "train_windows": len(train_a),
         "val_windows": len(val_a),
         "split": how,
+        "idle_fault_windows_dropped": idle_faults,
         "class_counts": {label: int((y_train == i).sum()) for i, label in enumerate(labels)},
         "vocabulary": len(full_ids),
     }
-    return Prepared(spec, feats, labels, normaliser, tokenizer_json, full_ids, train_a, val_a, val_f, train_f, facts)
+    val_running = running(spec.channels, val_t.stats, val_t.counts)
+    return Prepared(spec, feats, labels, normaliser, tokenizer_json, full_ids, train_a, val_a, val_f, train_f, val_running, facts)
 
 
 def _featurise(featuriser: Featuriser, table: WindowTable, labels: tuple[str, ...], path: Path) -> tuple[Arrays, Features]:
@@ -148,7 +165,7 @@ def _featurise(featuriser: Featuriser, table: WindowTable, labels: tuple[str, ..
             f = Features(z["sensors"], z["tokens"], z["line_index"])
             return Arrays(f.sensors, f.tokens, z["y"], z["ttf"]), f
     types = featuriser.type_indices(table.asset_types)
-    sensors = featuriser.sensors(table.stats, table.counts, types)
+    sensors = featuriser.sensors(table.stats, table.counts, types, table.reference)
     tokens, line_index = featuriser.log_tokens(table.logs)
     y = np.array([labels.index(x) for x in table.labels], dtype=np.int64)
     ttf = np.log1p(table.ttf_hours.astype(np.float32))

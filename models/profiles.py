@@ -19,24 +19,28 @@ class Profile:
     name: str
     # windows and token budget
     length_s: float = 1200.0
-    hop_s: float = 60.0
+    hop_s: float = 120.0
     steps: int = 20
     max_log_lines: int = 16
     log_tokens: int = 40
     line_tokens: int = 12
-    max_windows: int = 60_000
+    derived: bool = True
+    """Append the derived physics features (models.derived) to every sensor token."""
+    reference_s: float = 6 * 3600.0
+    """Time constant of each asset's running reference (WindowSpec.reference_s); 0: no asset-relative features."""
+    max_windows: int = 80_000
     """Cap on training windows (a random subsample beyond it)."""
     val_fraction: float = 0.15
     """Share of assets held out of training for validation (whole assets, never single windows)."""
     # teacher: MiniLM-L6 (its first teacher_layers layers) + sensor projection + heads
     teacher_layers: int = 6
-    teacher_steps: int = 800
+    teacher_steps: int = 600
     teacher_batch: int = 32
     teacher_lr: float = 1e-4
-    teacher_windows: int = 20_000
+    teacher_windows: int = 16_000
     """Training windows the teacher is fine-tuned on and distils over (CPU cost)."""
     # student
-    d_model: int = 128
+    d_model: int = 192
     n_layer: int = 2
     head_dim: int = 32
     ffn_mult: int = 4

@@ -149,7 +149,7 @@ def write_report(out: Path, bundle: Bundle, metrics: dict[str, Any], config: dic
             ],
             "",
         ]
-        for name, r in (metrics.get("holdout_by_dataset") or {}).items():
+        for name, r in (held.get("by_dataset") or {}).items():
             lines.append(f"- `{Path(name).name}`: macro-F1 {r['macro_f1']}, AUROC {r['anomaly_auroc']}, {r['windows']} windows")
         lines += ["", "![confusion held-out](confusion_holdout.png)", ""]
     lines += [

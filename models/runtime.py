@@ -49,6 +49,8 @@ class ModelOutput:
     """None when the model predicts normal or has no time-to-failure head."""
     confidence: float
     evidence: Evidence
+    running: bool = True
+    """False when the machine stood still in most of the window: no fault can show, the verdict is the model's prior."""
 
 
 class Bundle:
@@ -61,7 +63,7 @@ class Bundle:
         config = read_json(path, "config.json")
         try:
             self.spec = WindowSpec.from_dict(config["spec"])
-            self.features = FeatureSpec(**config["features"])
+            self.features = FeatureSpec.from_dict(config["features"])
             self.model_config: dict[str, Any] = dict(config["model"])
             self.has_ttf = bool(config.get("has_ttf", True))
             labels = read_json(path, "labels.json")["labels"]
@@ -113,9 +115,15 @@ def session(path: Path, threads: int = 1) -> ort.InferenceSession:
 class Predictor:
     """Scores windows with a bundle's ONNX graph; batched and deterministic."""
 
-    def __init__(self, bundle: Bundle, threads: int = 1, max_batch: int = 64, evidence_items: int = 5) -> None:
+    def __init__(self, bundle: Bundle, threads: int = 1, max_batch: int | None = None, evidence_items: int = 5) -> None:
         self.bundle = bundle
         self.featuriser = bundle.featuriser()
+        # Dynamic INT8 quantizes activations with one scale per call, so a window's scores would
+        # shift with its batch-mates; one window per call keeps them batch invariant, and at this
+        # model size a call of one costs about the same per window as a call of 64 (docs/models.md).
+        # Static INT8 and FP32 graphs are batch invariant as they are.
+        if max_batch is None:
+            max_batch = 1 if bundle.config.get("quantization") == "dynamic" else 64
         self.max_batch = max_batch
         self.evidence_items = evidence_items
         self.session = session(bundle.onnx_path, threads)
@@ -166,6 +174,7 @@ class Predictor:
         counts = np.stack([w.counts for w in windows])
         types = self.featuriser.type_indices([w.asset_type for w in windows])
         z, value = self.featuriser.deviations(stats, counts, types)  # (N, C, 4) each
+        ran = self.featuriser.running(stats, counts)  # (N,)
         labels = self.bundle.labels
         outputs = []
         for i, window in enumerate(windows):
@@ -187,6 +196,7 @@ class Predictor:
                         channels=self._channel_evidence(z[i], value[i], types[i]),
                         logs=self._log_evidence(window, raw["log_attention"][i], features.line_index[i]),
                     ),
+                    running=bool(ran[i]),
                 )
             )
         return outputs

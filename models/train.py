@@ -65,6 +65,9 @@ class FitConfig:
     """Fraction of steps with a linear warm-up; cosine decay to 10% after."""
     ckpt_every: int = 100
     clip: float = 1.0
+    fast: tuple[str, ...] = ()
+    """Parameter name prefixes trained at fast_mult x lr (new layers on a pretrained body)."""
+    fast_mult: float = 10.0
 
 
 def class_weights(y: np.ndarray, k: int, power: float = 0.5) -> torch.Tensor:
@@ -168,11 +171,16 @@ def fit(
     params = [p for k, p in module.named_parameters() if not any(k.startswith(f) for f in frozen)]
     for k, p in module.named_parameters():
         p.requires_grad_(not any(k.startswith(f) for f in frozen))
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
-    )
+    named = [(k, p) for k, p in module.named_parameters() if p.requires_grad]
+    groups = []
+    for fast in (False, True):
+        chosen = [(k, p) for k, p in named if any(k.startswith(f) for f in cfg.fast) == fast]
+        mult = cfg.fast_mult if fast else 1.0
+        groups += [
+            {"params": [p for _, p in chosen if p.dim() >= 2], "weight_decay": cfg.weight_decay, "mult": mult},
+            {"params": [p for _, p in chosen if p.dim() < 2], "weight_decay": 0.0, "mult": mult},
+        ]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr)
     warm = max(1, int(cfg.warmup * cfg.steps))
 
     def lr_at(step: int) -> float:
@@ -196,7 +204,7 @@ def fit(
         rng = np.random.default_rng((seed, step))
         index = np.sort(rng.choice(n, size=min(cfg.batch, n), replace=False))
         for group in opt.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = lr_at(step) * group["mult"]
         loss, parts = loss_fn(index)
         assert torch.isfinite(loss), f"{name}: loss is {float(loss)} at step {step}"
         opt.zero_grad(set_to_none=True)

@@ -43,6 +43,15 @@ class WindowSpec:
     grace_s: float = 5.0
     min_coverage: float = 0.5
     """Fraction of steps that must hold at least one sample for a window to be emitted."""
+    reference_s: float = 0.0
+    """Time constant of each asset's running reference (exponentially weighted mean and std of its
+    step means, over the steps before each window); 0: windows carry no reference."""
+    reference_min_s: float = 3600.0
+    """Running time the reference must have seen before windows carry it (NaN until then)."""
+    running_channel: str | None = None
+    """A channel whose step mean above running_min says the machine runs: only running steps enter
+    the reference (a stopped machine is not its own baseline). None: every step with data does."""
+    running_min: float = 10.0
 
     def __post_init__(self) -> None:
         assert self.channels, "a window needs at least one channel"
@@ -53,6 +62,7 @@ class WindowSpec:
             ratio = value / self.step_s
             assert abs(ratio - round(ratio)) < 1e-9, f"{name}={value} must be a multiple of step_s={self.step_s}"
         assert 0.0 <= self.min_coverage <= 1.0, "min_coverage is a fraction"
+        assert self.reference_s >= 0 and self.reference_min_s >= 0, "reference times cannot be negative"
 
     @property
     def step_s(self) -> float:
@@ -85,6 +95,9 @@ class Window:
     """Log lines inside the window, time order, at most spec.max_log_lines (the most severe, then latest)."""
     waveforms: tuple[Waveform, ...] = ()
     """Raw bursts that started inside the window, latest per channel."""
+    reference: np.ndarray | None = None
+    """(channels, 2) float32 [mean, std] of the asset's step means before the window (spec.reference_s);
+    NaN for a channel not yet seen long enough; None when the spec keeps no reference."""
 
     @property
     def coverage(self) -> float:
@@ -129,6 +142,12 @@ class AssetWindower:
         self._logs: deque[LogRecord] = deque(maxlen=max(256, 8 * spec.max_log_lines))
         self._waveforms: deque[Waveform] = deque(maxlen=8)
         self._next_end_step: int | None = None  # end (exclusive, in steps) of the next window to emit
+        # The running reference: EW mean/variance of step means per channel, and running seconds folded in.
+        self._ref_alpha = 1.0 - math.exp(-spec.step_s / spec.reference_s) if spec.reference_s > 0 else 0.0
+        self._ref_mean = np.zeros(channels)
+        self._ref_var = np.zeros(channels)
+        self._ref_seen_s = np.zeros(channels)
+        self._run_column = self._column.get(spec.running_channel) if spec.running_channel else None
         self.latest_ts = -math.inf
 
     # ---------------------------------------------------------------- input
@@ -224,6 +243,8 @@ class AssetWindower:
                 continue
             self._next_end_step = end_step + self._hop_steps
             window = self._build(end_step)
+            if self._ref_alpha:  # this window's first hop is history for every later window
+                self._fold_reference(end_step - spec.steps, end_step - spec.steps + self._hop_steps)
             if window.coverage < spec.min_coverage:
                 self.counters.sparse_windows += 1
                 continue
@@ -252,7 +273,38 @@ class AssetWindower:
             counts=count.astype(np.int32),
             logs=self._window_logs(start, end),
             waveforms=self._window_waveforms(start, end),
+            reference=self._reference() if self._ref_alpha else None,
         )
+
+    def _fold_reference(self, first: int, stop: int) -> None:
+        """Fold steps [first, stop) into the reference: EW over running steps, per channel with samples."""
+        spec = self.spec
+        for step in range(first, stop):
+            slot = step % self._ring
+            if self._bin[slot] != step:
+                continue
+            count = self._count[slot]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = self._sum[slot] / count  # (channels,), nan where no sample
+            if self._run_column is not None:
+                speed = mean[self._run_column]
+                if not (count[self._run_column] > 0 and speed > spec.running_min):
+                    continue  # stopped (or unknown): not the machine's working baseline
+            seen = count > 0
+            first_seen = seen & (self._ref_seen_s == 0)
+            self._ref_mean[first_seen] = mean[first_seen]
+            update = seen & ~first_seen
+            delta = np.where(update, mean - self._ref_mean, 0.0)
+            a = self._ref_alpha
+            self._ref_mean += a * delta
+            self._ref_var = np.where(update, (1.0 - a) * (self._ref_var + a * delta * delta), self._ref_var)
+            self._ref_seen_s[seen] += spec.step_s
+
+    def _reference(self) -> np.ndarray:
+        ready = self._ref_seen_s >= max(self.spec.reference_min_s, self.spec.step_s)
+        ref = np.stack([self._ref_mean, np.sqrt(self._ref_var)], axis=-1)  # (channels, 2)
+        ref[~ready] = np.nan
+        return ref.astype(np.float32)
 
     def _window_logs(self, start: float, end: float) -> tuple[LogRecord, ...]:
         inside = [r for r in self._logs if start <= r.ts < end]

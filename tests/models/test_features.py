@@ -102,3 +102,62 @@ def test_deviations_report_z_and_raw_values(featuriser: Featuriser) -> None:
     assert z.shape == value.shape == (1, 2, 4)
     np.testing.assert_allclose(value[0], 30.0)
     assert (z[0] > 3).all()
+
+
+CATALOGUE = WindowSpec(
+    channels=("ambient_temp_c", "band_1x_mm_s", "current_l1_a", "current_l2_a", "current_l3_a", "speed_rpm", "winding_temp_c"),
+    length_s=60.0,
+    hop_s=20.0,
+    steps=6,
+    grace_s=10.0,
+)
+
+
+def _machine(phases: tuple[float, float, float], speed: float = 1500.0, winding: float = 60.0) -> np.ndarray:
+    stats = np.zeros((1, 6, 7, 4), dtype=np.float32)
+    for c, value in enumerate((20.0, 2.0, *phases, speed, winding)):
+        stats[0, :, c, :] = value
+    stats[0, :, :, 1] = 0.1  # std
+    return stats
+
+
+def test_derived_features_read_like_an_analysts() -> None:
+    from models.derived import DERIVED, derive, running
+
+    names = tuple(DERIVED)
+    counts = np.ones((1, 6, 7), dtype=np.int32)
+    d = derive(names, CATALOGUE.channels, _machine((50.0, 50.0, 44.0)), counts)[0, 0]
+    value = dict(zip(names, d, strict=True))
+    assert value["current_unbalance"] == pytest.approx(6.0 / 48.0)
+    assert value["winding_rise_c"] == pytest.approx(40.0)
+    assert value["log_1x_per_speed2"] == pytest.approx(np.log(2.0 / 1.5**2))
+    assert np.isnan(value["oil_rise_c"]), "no oil channel: undefined, masked downstream"
+    stopped = derive(names, CATALOGUE.channels, _machine((0.1, 0.1, 0.1), speed=0.0), counts)[0, 0]
+    assert np.isnan(stopped[names.index("log_1x_per_speed2")]), "no speed to normalise by"
+    assert running(CATALOGUE.channels, _machine((50, 50, 50)), counts).tolist() == [True]
+    assert running(CATALOGUE.channels, _machine((0, 0, 0), speed=0.0), counts).tolist() == [False]
+
+
+def test_relative_features_measure_the_step_against_the_assets_reference(tmp_path: Path) -> None:
+    from models.derived import DERIVED
+
+    names = tuple(DERIVED)
+    stats = np.concatenate([_machine((50.0, 50.0, 50.0)) for _ in range(20)])
+    counts = np.ones((20, 6, 7), dtype=np.int32)
+    norm = Normaliser.fit(CATALOGUE.channels, stats, counts, ["motor"] * 20, np.ones(20, dtype=bool), names)
+    path = tmp_path / "tok.json"
+    path.write_text(trim_vocabulary(base_tokenizer_path().read_text(), ["info ok"])[0])
+    spec = FeatureSpec(log_tokens=8, line_tokens=4, derived=names, relative=True)
+    featuriser = Featuriser(CATALOGUE, spec, norm, LogTokenizer.from_file(path))
+    reference = np.zeros((1, 7, 2), dtype=np.float32)
+    reference[0, :, 0] = (20.0, 2.0, 50.0, 50.0, 50.0, 1500.0, 50.0)  # this motor's winding used to run at 50 C
+    reference[0, :, 1] = 0.5
+    out = featuriser.sensors(_machine((50.0, 50.0, 50.0)), np.ones((1, 6, 7), np.int32), np.array([1]), reference)
+    assert out.shape == (1, 6, spec.sensor_features(7))
+    c, d = 7, len(names)
+    rel = out[0, 0, c * 5 + 2 * d :]
+    z_winding = rel[6]
+    assert z_winding == pytest.approx(spec.clip), "60 C against its own 50 +- 1 C: far out (clipped)"
+    assert rel[c + 6] == 1.0 and rel[c + 0] == 1.0, "presence flags"
+    unknown = featuriser.sensors(_machine((50.0, 50.0, 50.0)), np.ones((1, 6, 7), np.int32), np.array([1]), None)
+    assert (unknown[0, :, c * 5 + 2 * d :] == 0).all(), "no reference yet: masked"

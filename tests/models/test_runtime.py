@@ -77,7 +77,7 @@ def test_deterministic_and_batch_invariant(predictor: Predictor, windows: list[W
     again = predictor.predict(windows)
     assert together == again, "same windows, same batch: identical outputs"
     alone = [predictor.predict([w])[0] for w in windows[::7]]
-    tolerance = 1e-6 if predictor.bundle.config["quantization"] == "static" else 0.05
+    tolerance = 1e-6
     for a, b in zip(alone, together[::7], strict=True):
         assert a.fault == b.fault
         assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) <= tolerance

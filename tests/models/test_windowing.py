@@ -124,3 +124,51 @@ def test_spec_round_trips_and_validates() -> None:
     assert WindowSpec(channels=("a",), length_s=600, hop_s=60, steps=60, grace_s=5).grace_s == 5, "grace is any duration"
     with pytest.raises(AssertionError, match="multiple of step_s"):
         WindowSpec(channels=("a",), length_s=60, hop_s=7, steps=6)
+
+
+REF = WindowSpec(
+    channels=("temp", "rpm"),
+    length_s=60.0,
+    hop_s=20.0,
+    steps=6,
+    grace_s=10.0,
+    reference_s=600.0,
+    reference_min_s=120.0,
+    running_channel="rpm",
+)
+
+
+def _run(seconds: int, temp: float, rpm: float, start: float = T0, seq: int = 0) -> list[Telemetry]:
+    return [
+        Telemetry(
+            site="p",
+            asset_id="a",
+            seq=seq + i,
+            timestamps=[start + i * 10 + k for k in range(10)],
+            channels={"temp": [temp] * 10, "rpm": [rpm] * 10},
+        )
+        for i in range(seconds // 10)
+    ]
+
+
+def test_reference_is_the_assets_own_past_and_only_while_running() -> None:
+    stopped = _run(300, temp=50.0, rpm=0.0)  # a stopped machine is not its own baseline
+    running = _run(600, temp=20.0, rpm=1500.0, start=T0 + 300, seq=30)
+    hot = _run(120, temp=30.0, rpm=1500.0, start=T0 + 900, seq=90)
+    windows = list(windows_from_messages(stopped + running + hot, REF))
+    early = [w for w in windows if w.start < T0 + 300 + 120]  # less than 120 s of running before the window
+    assert early and all(np.isnan(w.reference).all() for w in early), "no reference before 120 s of running history"
+    last = next(w for w in windows if w.start == T0 + 900)  # all hot, none of it history yet
+    assert last.stats[-1, 0, 0] == pytest.approx(30.0)
+    assert last.reference[0, 0] == pytest.approx(20.0, abs=0.5), (
+        "the reference is history before the window, not 50 C while stopped"
+    )
+    assert last.reference[0, 1] < 1.0
+
+
+def test_no_reference_unless_asked() -> None:
+    assert all(w.reference is None for w in windows_from_messages(_stream(200), SPEC))
+    assert (
+        WindowSpec.from_dict({k: v for k, v in REF.to_dict().items() if not k.startswith(("reference", "running"))}).reference_s
+        == 0
+    )

@@ -1,0 +1,142 @@
+"""Derived features: what a vibration analyst or reliability engineer computes from the raw channels.
+
+Each step of a window gets, besides its channel statistics, a few physically meaningful
+combinations that a per-channel z-score cannot express: the spread of the three phase
+currents, temperature rises over ambient, vibration bands normalised by running speed (1x
+grows with speed squared, bearing and high-frequency bands with speed to the 1.5), band
+ratios (2x/1x and axial/1x for misalignment, BPFO/BPFI for which race), flow and head per
+speed, winding rise per current squared (cooling), and erratic 1x (looseness).
+
+A feature whose inputs the asset lacks, or that is undefined in a step (a stopped machine
+has no speed to normalise by), is NaN and masked downstream. Channel names are those of the
+simulator's catalogue (simulators/channels.py), the wire vocabulary; a plant whose channels
+are named otherwise simply gets fewer derived features.
+
+Also here: whether a window shows the machine running. A stopped machine shows no fault
+signature, so evaluation scores running windows and reports idle ones apart.
+
+numpy only: the edge runtime imports this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Getter = Callable[[str, int], np.ndarray]
+"""(channel, statistic index) -> (N, steps) values, NaN where missing."""
+
+MEAN, STD = 0, 1
+MIN_SPEED_RPM = 10.0
+
+
+def _speed(g: Getter) -> np.ndarray:
+    s = g("speed_rpm", MEAN)
+    return np.where(s > MIN_SPEED_RPM, s / 1000.0, np.nan)  # krpm, NaN when stopped
+
+
+def _log(x: np.ndarray) -> np.ndarray:
+    return np.log(np.where(x > 0, x, np.nan))
+
+
+def _phases(g: Getter) -> np.ndarray:
+    return np.stack([g(f"current_l{i}_a", MEAN) for i in (1, 2, 3)])  # (3, N, steps)
+
+
+def _rise(channel: str) -> Callable[[Getter], np.ndarray]:
+    return lambda g: g(channel, MEAN) - g("ambient_temp_c", MEAN)
+
+
+def _per_speed(channel: str, power: float) -> Callable[[Getter], np.ndarray]:
+    return lambda g: _log(g(channel, MEAN) / _speed(g) ** power)
+
+
+def _ratio(a: str, b: str) -> Callable[[Getter], np.ndarray]:
+    return lambda g: _log(g(a, MEAN) / g(b, MEAN))
+
+
+def _cv(channel: str) -> Callable[[Getter], np.ndarray]:
+    return lambda g: _log(g(channel, STD) / g(channel, MEAN))
+
+
+def _unbalance(g: Getter) -> np.ndarray:
+    p = _phases(g)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray((p.max(axis=0) - p.min(axis=0)) / p.mean(axis=0))
+
+
+def _cooling(g: Getter) -> np.ndarray:
+    current = _phases(g).mean(axis=0)
+    rise = g("winding_temp_c", MEAN) - g("ambient_temp_c", MEAN)
+    return _log(np.maximum(rise, 0.1) / (current * current))
+
+
+def _head(g: Getter) -> np.ndarray:
+    return np.asarray((g("discharge_pressure_bar", MEAN) - g("suction_pressure_bar", MEAN)) / _speed(g) ** 2)
+
+
+DERIVED: dict[str, Callable[[Getter], np.ndarray]] = {
+    "current_unbalance": _unbalance,
+    "bearing_rise_c": _rise("bearing_temp_c"),
+    "winding_rise_c": _rise("winding_temp_c"),
+    "oil_rise_c": _rise("oil_temp_c"),
+    "discharge_rise_c": _rise("discharge_temp_c"),
+    "log_1x_per_speed2": _per_speed("band_1x_mm_s", 2.0),
+    "log_2x_per_speed2": _per_speed("band_2x_mm_s", 2.0),
+    "log_axial_per_speed2": _per_speed("vib_axial_velocity_mm_s", 2.0),
+    "log_bpfo_per_speed15": _per_speed("band_bpfo_g", 1.5),
+    "log_bpfi_per_speed15": _per_speed("band_bpfi_g", 1.5),
+    "log_hf_per_speed15": _per_speed("band_hf_g", 1.5),
+    "log_2x_over_1x": _ratio("band_2x_mm_s", "band_1x_mm_s"),
+    "log_axial_over_1x": _ratio("vib_axial_velocity_mm_s", "band_1x_mm_s"),
+    "log_bpfo_over_bpfi": _ratio("band_bpfo_g", "band_bpfi_g"),
+    "log_flow_per_speed": _per_speed("flow_m3_h", 1.0),
+    "head_per_speed2": _head,
+    "log_winding_rise_per_current2": _cooling,
+    "log_1x_cv": _cv("band_1x_mm_s"),
+    "log_current_cv": _cv("current_l1_a"),
+    "log_flow_cv": _cv("flow_m3_h"),
+}
+"""Name -> formula over step statistics. Names are saved in the bundle; never change a formula under a name."""
+
+
+def getter(channels: tuple[str, ...], stats: np.ndarray, counts: np.ndarray) -> Getter:
+    """Access (N, steps) values of one statistic of one channel; NaN where missing or not in the spec."""
+    index = {c: i for i, c in enumerate(channels)}
+    n, steps = stats.shape[:2]
+
+    def get(channel: str, stat: int) -> np.ndarray:
+        i = index.get(channel)
+        if i is None:
+            return np.full((n, steps), np.nan)
+        return np.where(counts[:, :, i] > 0, stats[:, :, i, stat].astype(np.float64), np.nan)
+
+    return get
+
+
+def derive(names: tuple[str, ...], channels: tuple[str, ...], stats: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """stats (N, steps, C, 4), counts (N, steps, C) -> (N, steps, D) float64, NaN where undefined."""
+    g = getter(channels, stats, counts)
+    n, steps = stats.shape[:2]
+    out = np.full((n, steps, len(names)), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for k, name in enumerate(names):
+            assert name in DERIVED, f"unknown derived feature {name!r} (a bundle from a newer Forewarn?)"
+            out[:, :, k] = DERIVED[name](g)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def running(channels: tuple[str, ...], stats: np.ndarray, counts: np.ndarray, min_fraction: float = 0.5) -> np.ndarray:
+    """(N,) bool: the machine turned (speed above MIN_SPEED_RPM) in at least min_fraction of the steps with a speed reading.
+
+    Without a speed channel every window counts as running.
+    """
+    if "speed_rpm" not in channels:
+        return np.ones(stats.shape[0], dtype=bool)
+    speed = getter(channels, stats, counts)("speed_rpm", MEAN)  # (N, steps)
+    seen = np.isfinite(speed)
+    turning = (speed > MIN_SPEED_RPM) & seen
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = turning.sum(axis=1) / seen.sum(axis=1)
+    return np.asarray(np.nan_to_num(fraction, nan=1.0) >= min_fraction)
