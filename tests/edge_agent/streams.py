@@ -162,10 +162,11 @@ class Agent:
         with contextlib.closing(sqlite3.connect(self.state / "edge" / "outbox.sqlite3")) as db:
             return {row[0] for row in db.execute("SELECT id FROM outbox WHERE kind = 'prediction'")}
 
-    def wait(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    def wait(self, condition: Callable[[], bool], timeout: float, what: str, alive: bool = True) -> None:
+        """Poll until condition(); fail with the agent's log on timeout, or as soon as it died (unless alive=False)."""
         deadline = time.monotonic() + timeout
         while not condition():
-            if self.process is not None and self.process.poll() is not None:
+            if alive and self.process is not None and self.process.poll() is not None:
                 raise AssertionError(f"the agent exited ({self.process.returncode}):\n{self.log.read_text()[-3000:]}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out: {what}\n{self.log.read_text()[-3000:]}")

@@ -111,7 +111,9 @@ def test_ingest_to_prediction_to_kafka_and_mqtt(
         assert agent.process is not None
         with pytest.raises(ProcessLookupError):
             os.killpg(agent.process.pid, 0)  # nothing left in the agent's process group
-        agent.wait(lambda: (s := listener.status(status_topic)) is not None and s.state == "offline", 5, "offline status")
+        agent.wait(
+            lambda: (s := listener.status(status_topic)) is not None and s.state == "offline", 5, "offline status", alive=False
+        )
     finally:
         publisher.close()
         reader.close()
@@ -196,7 +198,9 @@ def test_a_kill_9_loses_nothing_from_the_outbox_and_the_backlog_replays_paced_an
         publisher.send(messages)
         offline.wait(lambda: offline.outbox_ids() == expected, 30, "scored with no uplink, kept in the outbox")
         offline.kill9()
-        offline.wait(lambda: (s := listener.status(status_topic)) is not None and s.state == "offline", 10, "the last will")
+        offline.wait(
+            lambda: (s := listener.status(status_topic)) is not None and s.state == "offline", 10, "the last will", alive=False
+        )
         back = Agent(tmp_path, mqtt_url, kafka_bootstrap, unique, historical_after_s=1, replay_rate=20)
         agents.append(back)
         reader = KafkaReader(kafka_bootstrap, back.topic)
@@ -263,8 +267,24 @@ def test_memory_stays_bounded_under_a_10x_burst(
 def test_a_bundle_dropped_in_place_is_hot_reloaded_only_once_verified(
     tmp_path: Path, mqtt_url: str, kafka_bootstrap: str, unique: str, spec: WindowSpec, bundle: Path, agents: list[Agent]
 ) -> None:
-    live = tmp_path / "bundle"
-    shutil.copytree(bundle, live)
+    """The documented procedure: prepare the new bundle beside the live one, then swap a symlink atomically."""
+    first_copy, broken, second = tmp_path / "bundle-1", tmp_path / "bundle-broken", tmp_path / "bundle-2"
+    shutil.copytree(bundle, first_copy)
+    shutil.copytree(bundle, broken)
+    (broken / "model.onnx").write_bytes((broken / "model.onnx").read_bytes()[:-100])  # e.g. a truncated copy
+    shutil.copytree(bundle, second)
+    config = json.loads((second / "config.json").read_text())
+    config["note"] = "re-released"
+    (second / "config.json").write_text(json.dumps(config))
+    write_manifest(second)
+    live = tmp_path / "live"
+    live.symlink_to(first_copy)
+
+    def swap(target: Path) -> None:
+        link = tmp_path / "live.new"
+        link.symlink_to(target)
+        os.replace(link, live)
+
     agent = Agent(tmp_path / "agent", mqtt_url, kafka_bootstrap, unique, model=live, reload_check_s=0.3)
     agents.append(agent)
     reader = KafkaReader(kafka_bootstrap, agent.topic)
@@ -277,13 +297,9 @@ def test_a_bundle_dropped_in_place_is_hot_reloaded_only_once_verified(
         assert len(before) == 3
         agent.wait(lambda: reader.ids == before, 20, "scored by the first bundle")
         first = {p.model_version for p in reader.predictions.values()}
-        (live / "model.onnx").write_bytes((live / "model.onnx").read_bytes()[:-100])  # a copy still in progress
+        swap(broken)
         agent.wait(lambda: agent.metric("forewarn_edge_model_reloads_total", 'result="failed"') == 1, 10, "refused")
-        shutil.copy2(bundle / "model.onnx", live / "model.onnx")
-        config = json.loads((live / "config.json").read_text())
-        config["note"] = "re-released"
-        (live / "config.json").write_text(json.dumps(config))
-        write_manifest(live)
+        swap(second)
         agent.wait(lambda: agent.metric("forewarn_edge_model_reloads_total", 'result="ok"') == 1, 10, "swapped in")
         publisher.send(messages[16:])
         expected = expected_ids(messages, spec, agent.gateway)
