@@ -40,6 +40,7 @@ from edge_agent.errors import Rejected
 from edge_agent.metrics import EdgeMetrics
 from forewarn.contracts import LogRecord, Telemetry, decode_input
 from forewarn.errors import ContractError
+from forewarn.mqtt import apply_connection_settings
 from forewarn.settings import TopicSettings
 
 log = logging.getLogger(__name__)
@@ -204,16 +205,8 @@ class MqttLink:
     def start(self) -> None:
         """Connect in the background; the gateway runs (and scores nothing) until the broker answers."""
         mq, client = self.settings.mqtt, self.client
-        if mq.username:
-            client.username_pw_set(mq.username, mq.password.get_secret_value() if mq.password else None)
-        if mq.tls:
-            client.tls_set(
-                ca_certs=str(mq.ca_file) if mq.ca_file else None,
-                certfile=str(mq.cert_file) if mq.cert_file else None,
-                keyfile=str(mq.key_file) if mq.key_file else None,
-            )
+        apply_connection_settings(client, mq)
         client.will_set(self._will[0], self._will[1], qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=max(1, round(mq.reconnect_min_s)), max_delay=max(1, round(mq.reconnect_max_s)))
         client.max_queued_messages_set(self.settings.edge.mqtt_queue_max)
         if self._v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]

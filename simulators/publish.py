@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from forewarn.contracts import LogRecord, Telemetry, encode
+from forewarn.mqtt import apply_connection_settings
 from simulators.config import SimulatorSettings
 from simulators.errors import PublishError
 
@@ -81,17 +82,7 @@ class Publisher:
         cfg, sim = settings.mqtt, settings.simulator
         client_id = f"{sim.client_id}-{uuid.uuid4().hex[:8]}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-        if cfg.username:
-            self.client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
-        if cfg.tls:
-            self.client.tls_set(
-                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
-                certfile=str(cfg.cert_file) if cfg.cert_file else None,
-                keyfile=str(cfg.key_file) if cfg.key_file else None,
-            )
-        self.client.reconnect_delay_set(
-            min_delay=max(1, round(cfg.reconnect_min_s)), max_delay=max(1, round(cfg.reconnect_max_s))
-        )
+        apply_connection_settings(self.client, cfg)
         self.client.max_inflight_messages_set(max(20, min(sim.max_pending, 1000)))
         self.client.max_queued_messages_set(sim.max_pending)
         self.client.on_connect = self._on_connect

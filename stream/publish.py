@@ -12,13 +12,13 @@ queued until it reconnects).
 from __future__ import annotations
 
 import logging
-import ssl
 import uuid
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from forewarn.contracts import Alert, encode
+from forewarn.mqtt import apply_connection_settings
 from forewarn.settings import MqttSettings, TopicSettings
 
 log = logging.getLogger(__name__)
@@ -32,17 +32,7 @@ class MqttAlertPublisher:
         self.topics = topics
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"forewarn-stream-{uuid.uuid4().hex[:8]}")
         self.client.max_queued_messages_set(100_000)
-        self.client.reconnect_delay_set(int(max(1, settings.reconnect_min_s)), int(max(1, settings.reconnect_max_s)))
-        if settings.username:
-            password = settings.password.get_secret_value() if settings.password else None
-            self.client.username_pw_set(settings.username, password)
-        if settings.tls:
-            self.client.tls_set(
-                ca_certs=str(settings.ca_file) if settings.ca_file else None,
-                certfile=str(settings.cert_file) if settings.cert_file else None,
-                keyfile=str(settings.key_file) if settings.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        apply_connection_settings(self.client, settings)
         self.client.on_connect = self._on_connect
         self.published = 0
 
