@@ -305,25 +305,40 @@ class Featuriser:
         z = np.where(present[..., None] & np.isfinite(z), np.clip(z, -clip, clip), 0.0)
         n, steps, c = stats.shape[:3]
         parts = [z.reshape(n, steps, c * len(STATS)), present]
+        relative = self.features.relative
+        if relative and reference is None:
+            reference = np.full((n, c, 2), np.nan)
+        d = d_ref = None
         if norm.derived:
-            d = derive(norm.derived, self.spec.channels, stats, counts)  # (N, steps, D)
+            if relative:  # the reference's means as one more step: one derive call for both (cheaper at batch 1)
+                assert reference is not None
+                ref_stats = np.full((n, 1, c, len(STATS)), np.nan, dtype=stats.dtype)
+                ref_stats[:, 0, :, 0] = reference[:, :, 0]
+                both = derive(
+                    norm.derived,
+                    self.spec.channels,
+                    np.concatenate([stats, ref_stats], axis=1),
+                    np.concatenate([counts, np.isfinite(ref_stats[..., 0]).astype(counts.dtype)], axis=1),
+                )
+                d, d_ref = both[:, :steps], both[:, steps:]  # (N, steps, D), (N, 1, D)
+            else:
+                d = derive(norm.derived, self.spec.channels, stats, counts)  # (N, steps, D)
             zd = (d - norm.derived_mean[types][:, None]) / norm.derived_std[types][:, None]
             known = np.isfinite(zd) & norm.derived_known[types][:, None]
             parts += [np.where(known, np.clip(zd, -clip, clip), 0.0), known]
-        if self.features.relative:
-            if reference is None:
-                reference = np.full((n, c, 2), np.nan)
-            parts += self._relative(stats, counts, types, reference, present, d if norm.derived else None)
+        if relative:
+            assert reference is not None
+            parts += self._relative(stats, types, reference, present, d, d_ref)
         return np.concatenate(parts, axis=-1).astype(np.float32)
 
     def _relative(
         self,
         stats: np.ndarray,
-        counts: np.ndarray,
         types: np.ndarray,
         reference: np.ndarray,
         present: np.ndarray,
         d: np.ndarray | None,
+        d_ref: np.ndarray | None,
     ) -> list[np.ndarray]:
         """Deviation of each step from the asset's own running reference: channel means, then derived features."""
         norm, clip = self.normaliser, self.features.clip
@@ -332,11 +347,7 @@ class Featuriser:
         z = (stats[..., 0] - ref_mean) / scale  # (N, steps, C)
         known = present & np.isfinite(z)
         parts = [np.where(known, np.clip(z, -clip, clip), 0.0), known]
-        if d is not None:
-            n, c = reference.shape[:2]
-            ref_stats = np.full((n, 1, c, len(STATS)), np.nan)
-            ref_stats[:, 0, :, 0] = reference[:, :, 0]
-            d_ref = derive(norm.derived, self.spec.channels, ref_stats, np.isfinite(ref_stats[..., 0]).astype(np.int32))
+        if d is not None and d_ref is not None:
             zd = (d - d_ref) / norm.derived_std[types][:, None]  # (N, steps, D)
             known_d = np.isfinite(zd) & norm.derived_known[types][:, None]
             parts += [np.where(known_d, np.clip(zd, -clip, clip), 0.0), known_d]
