@@ -66,18 +66,30 @@ def bars(metrics: dict[str, Any], size: int) -> list[tuple[str, str, str, bool]]
     """(bar, target, reached, met) rows for the product's model bars."""
     stages = {s["name"]: s for s in metrics["stages"]}
     shipped = metrics["validation"]
-    teacher, fp32 = stages["teacher"], stages["final_fp32"]
+    teacher, fp32, student = stages["teacher"], stages["final_fp32"], stages["student"]
     held = metrics.get("holdout") or {}
     f1 = held.get("macro_f1", shipped["macro_f1"])
     where = "held-out datasets" if held else "validation assets"
     gap = teacher["macro_f1"] - shipped["macro_f1"]
     ratio = teacher["params"] / shipped["params"]
-    speed = fp32["latency_ms_b1"] / shipped["latency_ms_b1"]
+    speed = student["latency_ms_b1"] / shipped["latency_ms_b1"]
+    alone = fp32["latency_ms_b1"] / shipped["latency_ms_b1"]
     return [
         (f"macro-F1 ({where})", ">= 0.95", f"{f1:.4f}", f1 >= BARS["macro_f1"]),
         ("INT8 student vs teacher macro-F1 (validation)", "within 1 point", f"{-gap:+.4f}", gap <= BARS["teacher_gap"]),
         ("teacher / student parameters", ">= 10x", f"{ratio:.1f}x", ratio >= BARS["param_ratio"]),
-        ("INT8 vs FP32 student, batch 1, 1 thread", ">= 2x faster", f"{speed:.2f}x", speed >= BARS["int8_speedup"]),
+        (
+            "shipped INT8 vs the FP32 student (distilled, before pruning), batch 1, 1 thread",
+            ">= 2x faster",
+            f"{speed:.2f}x",
+            speed >= BARS["int8_speedup"],
+        ),
+        (
+            "quantization alone: INT8 vs FP32 of the same final graph, batch 1, 1 thread",
+            ">= 2x faster",
+            f"{alone:.2f}x",
+            alone >= BARS["int8_speedup"],
+        ),
         ("bundle size", "<= 5 MB", f"{size / 1e6:.2f} MB", size <= BARS["bundle_mb"] * 1e6),
     ]
 
@@ -138,8 +150,11 @@ def write_report(out: Path, bundle: Bundle, metrics: dict[str, Any], config: dic
             "",
             f"Datasets never used in training: {', '.join(Path(d).name for d in held['datasets'])}. "
             f"macro-F1 {held['macro_f1']:.4f}, anomaly AUROC {held['anomaly_auroc']}, TTF MAE {held['ttf_mae_hours']} h "
-            f"over {held['windows']:,} windows; predict() latency p50 {held['latency_ms_p50']} ms per window, "
-            f"{held['windows_per_s']:,} windows/s batched (one thread).",
+            f"over {held['windows']:,} windows where the machine ran ({held.get('idle_windows', 0):,} idle windows left out; "
+            f"over all windows macro-F1 {held.get('all_windows', {}).get('macro_f1')}); "
+            f"predict() latency p50 {held['latency_ms_p50']} ms per window, "
+            f"{held['windows_per_s']:,} windows/s batched (one thread). Macro-F1 averages over every class that is "
+            "true or predicted, so a false alarm of a fault absent from a dataset counts as a class with F1 0.",
             "",
             "| class | precision | recall | F1 | windows |",
             "|---|---:|---:|---:|---:|",
