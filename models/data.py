@@ -110,11 +110,15 @@ def labelled_windows(directory: Path, spec: WindowSpec) -> Iterator[tuple[Window
         yield window, label, ttf
 
 
-def read_windows(directory: Path, spec: WindowSpec) -> WindowTable:
+def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTable:
+    """Every ``every``-th window of each asset (windows overlap heavily; training needs fewer of them)."""
     stats, counts, ends, ttfs, labels, ids, types, logs, refs = [], [], [], [], [], [], [], [], []
     c = len(spec.channels)
     no_reference = np.full((c, 2), np.nan, dtype=np.float32)
     for window, label, ttf in labelled_windows(directory, spec):
+        hop_index = round(window.end / spec.hop_s)
+        if hop_index % every:
+            continue
         refs.append(no_reference if window.reference is None else window.reference)
         stats.append(window.stats)
         counts.append(window.counts)
@@ -139,19 +143,19 @@ def read_windows(directory: Path, spec: WindowSpec) -> WindowTable:
     )
 
 
-def _cache_key(directory: Path, spec: WindowSpec) -> str:
-    parts: list[object] = [CACHE_VERSION, str(Path(directory).resolve()), spec.to_dict()]
+def _cache_key(directory: Path, spec: WindowSpec, every: int) -> str:
+    parts: list[object] = [CACHE_VERSION, str(Path(directory).resolve()), spec.to_dict(), every]
     for name in (MESSAGES, LABELS):
         stat = (Path(directory) / name).stat()
         parts.append((name, stat.st_size, stat.st_mtime_ns))
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None) -> WindowTable:
+def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, every: int = 1) -> WindowTable:
     """read_windows, kept in cache_dir/windows-<key>.npz (the key covers the files' size and mtime and the spec)."""
     if cache_dir is None:
-        return read_windows(directory, spec)
-    path = Path(cache_dir) / f"windows-{_cache_key(directory, spec)}.npz"
+        return read_windows(directory, spec, every)
+    path = Path(cache_dir) / f"windows-{_cache_key(directory, spec, every)}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
@@ -168,7 +172,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None) ->
                 sources=meta["sources"],
                 reference=z["reference"],
             )
-    table = read_windows(directory, spec)
+    table = read_windows(directory, spec, every)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {k: getattr(table, k) for k in ("labels", "asset_ids", "asset_types", "logs", "sources")}
     tmp = path.with_suffix(".tmp.npz")
@@ -186,8 +190,8 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None) ->
     return table
 
 
-def load_tables(directories: Sequence[Path], spec: WindowSpec, cache_dir: Path | None) -> WindowTable:
-    return WindowTable.concat([cached_windows(Path(d), spec, cache_dir) for d in directories])
+def load_tables(directories: Sequence[Path], spec: WindowSpec, cache_dir: Path | None, every: int = 1) -> WindowTable:
+    return WindowTable.concat([cached_windows(Path(d), spec, cache_dir, every) for d in directories])
 
 
 def dataset_channels(directories: Sequence[Path]) -> tuple[str, ...]:

@@ -18,9 +18,11 @@ from models.errors import TrainingError
 class Profile:
     name: str
     # windows and token budget
-    length_s: float = 1200.0
-    hop_s: float = 120.0
+    length_s: float = 600.0
+    hop_s: float = 60.0
     steps: int = 20
+    train_every: int = 2
+    """Train on every n-th window of each asset (consecutive windows overlap by length - hop)."""
     max_log_lines: int = 16
     log_tokens: int = 40
     line_tokens: int = 12
@@ -28,16 +30,16 @@ class Profile:
     """Append the derived physics features (models.derived) to every sensor token."""
     reference_s: float = 6 * 3600.0
     """Time constant of each asset's running reference (WindowSpec.reference_s); 0: no asset-relative features."""
-    max_windows: int = 80_000
+    max_windows: int = 100_000
     """Cap on training windows (a random subsample beyond it)."""
     val_fraction: float = 0.15
     """Share of assets held out of training for validation (whole assets, never single windows)."""
     # teacher: MiniLM-L6 (its first teacher_layers layers) + sensor projection + heads
     teacher_layers: int = 6
-    teacher_steps: int = 600
+    teacher_steps: int = 1500
     teacher_batch: int = 32
     teacher_lr: float = 1e-4
-    teacher_windows: int = 16_000
+    teacher_windows: int = 40_000
     """Training windows the teacher is fine-tuned on and distils over (CPU cost)."""
     # student
     d_model: int = 192
@@ -78,6 +80,7 @@ PROFILES: dict[str, Profile] = {
         name="quick",
         length_s=600.0,
         steps=10,
+        train_every=1,
         log_tokens=24,
         line_tokens=10,
         max_windows=3_000,

@@ -127,7 +127,7 @@ def write_report(out: Path, bundle: Bundle, metrics: dict[str, Any], config: dic
         "| stage | params | ONNX MB | macro-F1 | anomaly AUROC | TTF MAE h | ms/window b1 | windows/s b64 |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for s in metrics["stages"]:
+    for s in [s for s in metrics["stages"] if "params" in s]:
         lines.append(
             f"| {s['name']} | {s['params']:,} | {s['onnx_bytes'] / 1e6:.2f} | {s['macro_f1']:.4f} | {s['anomaly_auroc']} | "
             f"{s['ttf_mae_hours']} | {s['latency_ms_b1']:.3f} | {s['windows_per_s_b64']:,.0f} |"
