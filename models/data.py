@@ -24,7 +24,7 @@ from forewarn.contracts import FaultEpisode
 from forewarn.dataset import LABELS, MESSAGES, iter_messages, label_at, read_labels, read_meta
 from models.windowing import Window, WindowSpec, windows_from_messages
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 class LogRow(NamedTuple):
@@ -50,6 +50,7 @@ class WindowTable:
     source: np.ndarray  # (N,) int32: index into sources
     sources: list[str]
     reference: np.ndarray  # (N, C, 2) float32 [mean, std] of the asset's running reference, NaN when none
+    reference_derived: np.ndarray  # (N, D, 2) float32, the same for spec.reference_derived (D may be 0)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -68,6 +69,7 @@ class WindowTable:
             source=self.source[index],
             sources=list(self.sources),
             reference=self.reference[index],
+            reference_derived=self.reference_derived[index],
         )
 
     def select_channels(self, keep: np.ndarray) -> WindowTable:
@@ -94,6 +96,7 @@ class WindowTable:
             source=np.concatenate(shifted).astype(np.int32),
             sources=sources,
             reference=np.concatenate([t.reference for t in tables]),
+            reference_derived=np.concatenate([t.reference_derived for t in tables]),
         )
 
 
@@ -112,14 +115,16 @@ def labelled_windows(directory: Path, spec: WindowSpec) -> Iterator[tuple[Window
 
 def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTable:
     """Every ``every``-th window of each asset (windows overlap heavily; training needs fewer of them)."""
-    stats, counts, ends, ttfs, labels, ids, types, logs, refs = [], [], [], [], [], [], [], [], []
-    c = len(spec.channels)
+    stats, counts, ends, ttfs, labels, ids, types, logs, refs, drefs = [], [], [], [], [], [], [], [], [], []
+    c, d = len(spec.channels), len(spec.reference_derived)
     no_reference = np.full((c, 2), np.nan, dtype=np.float32)
+    no_derived = np.full((d, 2), np.nan, dtype=np.float32)
     for window, label, ttf in labelled_windows(directory, spec):
         hop_index = round(window.end / spec.hop_s)
         if hop_index % every:
             continue
         refs.append(no_reference if window.reference is None else window.reference)
+        drefs.append(no_derived if window.reference_derived is None else window.reference_derived)
         stats.append(window.stats)
         counts.append(window.counts)
         ends.append(window.end)
@@ -140,6 +145,7 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
         source=np.zeros(len(labels), dtype=np.int32),
         sources=[str(Path(directory).resolve())],
         reference=np.stack(refs) if refs else np.zeros((0, c, 2), np.float32),
+        reference_derived=np.stack(drefs) if drefs else np.zeros((0, d, 2), np.float32),
     )
 
 
@@ -171,6 +177,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
                 source=z["source"],
                 sources=meta["sources"],
                 reference=z["reference"],
+                reference_derived=z["reference_derived"],
             )
     table = read_windows(directory, spec, every)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,6 +191,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
         ttf_hours=table.ttf_hours,
         source=table.source,
         reference=table.reference,
+        reference_derived=table.reference_derived,
         meta=np.array(json.dumps(meta)),
     )
     tmp.replace(path)

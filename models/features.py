@@ -34,6 +34,9 @@ from models.windowing import STATS, Window, WindowSpec
 GLOBAL = "*"
 """The baseline used for an asset whose type the bundle does not know."""
 
+DERIVED_STD_FLOOR = 0.05
+"""Floor of an asset's own spread of a derived feature, as a fraction of its type's spread."""
+
 _LEVEL_RANK = {"DEBUG": 0, "INFO": 1, "NOTICE": 2, "WARNING": 3, "ALARM": 4, "ERROR": 5, "CRITICAL": 6}
 
 
@@ -251,6 +254,12 @@ def _baseline(
     return mean, np.maximum(std, 1e-3 + 1e-3 * np.abs(mean)), known
 
 
+def _stack_reference(references: Sequence[np.ndarray | None], rows: int) -> np.ndarray:
+    """(N, rows, 2) from each window's reference, NaN (masked) for a window without one."""
+    missing = np.full((rows, 2), np.nan, dtype=np.float32)
+    return np.stack([missing if r is None else r for r in references])
+
+
 @dataclass(frozen=True)
 class Features:
     """Model input of a batch of windows."""
@@ -269,6 +278,9 @@ class Featuriser:
     def __init__(self, spec: WindowSpec, features: FeatureSpec, normaliser: Normaliser, tokenizer: LogTokenizer) -> None:
         assert normaliser.channels == spec.channels, "baseline and window spec must list the same channels"
         assert normaliser.derived == features.derived, "baseline and feature spec must list the same derived features"
+        assert not spec.reference_derived or spec.reference_derived == features.derived, (
+            "the window's derived reference must list the feature spec's derived features"
+        )
         self.spec = spec
         self.features = features
         self.normaliser = normaliser
@@ -279,11 +291,12 @@ class Featuriser:
         counts = np.stack([w.counts for w in windows]) if windows else np.zeros(stats.shape[:3], dtype=np.int32)
         types = self.type_indices([w.asset_type for w in windows])
         tokens, line_index = self.log_tokens([w.logs for w in windows])
-        reference = None
-        if self.features.relative:
-            missing = np.full((len(self.spec.channels), 2), np.nan, dtype=np.float32)
-            reference = np.stack([missing if w.reference is None else w.reference for w in windows]) if windows else None
-        return Features(self.sensors(stats, counts, types, reference), tokens, line_index)
+        reference = reference_derived = None
+        if self.features.relative and windows:
+            reference = _stack_reference([w.reference for w in windows], len(self.spec.channels))
+            if self.spec.reference_derived:
+                reference_derived = _stack_reference([w.reference_derived for w in windows], len(self.spec.reference_derived))
+        return Features(self.sensors(stats, counts, types, reference, reference_derived), tokens, line_index)
 
     def type_indices(self, asset_types: Sequence[str | None]) -> np.ndarray:
         return np.array([self.normaliser.type_index(t) for t in asset_types], dtype=np.int64)
@@ -294,9 +307,15 @@ class Featuriser:
         assert counts.shape == stats.shape[:3], f"counts must be {stats.shape[:3]}, got {counts.shape}"
 
     def sensors(
-        self, stats: np.ndarray, counts: np.ndarray, types: np.ndarray, reference: np.ndarray | None = None
+        self,
+        stats: np.ndarray,
+        counts: np.ndarray,
+        types: np.ndarray,
+        reference: np.ndarray | None = None,
+        reference_derived: np.ndarray | None = None,
     ) -> np.ndarray:
-        """stats (N, steps, C, 4), counts (N, steps, C), types (N,), reference (N, C, 2) -> (N, steps, F) float32."""
+        """stats (N, steps, C, 4), counts (N, steps, C), types (N,), reference (N, C, 2), reference_derived (N, D, 2)
+        -> (N, steps, F) float32."""
         self._check(stats, counts)
         norm = self.normaliser
         z = (stats - norm.mean[types][:, None]) / norm.std[types][:, None]  # (N, steps, C, 4)
@@ -328,7 +347,12 @@ class Featuriser:
             parts += [np.where(known, np.clip(zd, -clip, clip), 0.0), known]
         if relative:
             assert reference is not None
-            parts += self._relative(stats, types, reference, present, d, d_ref)
+            if self.spec.reference_derived:
+                if reference_derived is None:
+                    reference_derived = np.full((n, len(self.spec.reference_derived), 2), np.nan)
+                parts += self._relative(stats, types, reference, present, d, None, reference_derived)
+            else:
+                parts += self._relative(stats, types, reference, present, d, d_ref)
         return np.concatenate(parts, axis=-1).astype(np.float32)
 
     def _relative(
@@ -339,15 +363,29 @@ class Featuriser:
         present: np.ndarray,
         d: np.ndarray | None,
         d_ref: np.ndarray | None,
+        reference_derived: np.ndarray | None = None,
     ) -> list[np.ndarray]:
-        """Deviation of each step from the asset's own running reference: channel means, then derived features."""
+        """Deviation of each step from the asset's own running reference: channel means, then derived features.
+
+        Derived features are measured against the asset's own history of them when the window
+        carries it (``reference_derived``), in units of their own spread (floored at a twentieth
+        of the type's spread, so a machine that never changed load cannot make noise look huge).
+        Otherwise they are derived from the reference's channel means and scaled by the type's
+        spread, which is blind to drifts smaller than the differences between machines.
+        """
         norm, clip = self.normaliser, self.features.clip
         ref_mean, ref_std = reference[:, None, :, 0], reference[:, None, :, 1]  # (N, 1, C)
         scale = np.maximum(np.nan_to_num(ref_std), 1e-3 + 0.02 * np.abs(np.nan_to_num(ref_mean)))
         z = (stats[..., 0] - ref_mean) / scale  # (N, steps, C)
         known = present & np.isfinite(z)
         parts = [np.where(known, np.clip(z, -clip, clip), 0.0), known]
-        if d is not None and d_ref is not None:
+        if d is not None and reference_derived is not None:
+            type_std = norm.derived_std[types][:, None]  # (N, 1, D)
+            own_mean, own_std = reference_derived[:, None, :, 0], reference_derived[:, None, :, 1]  # (N, 1, D)
+            zd = (d - own_mean) / np.maximum(np.nan_to_num(own_std), DERIVED_STD_FLOOR * type_std)
+            known_d = np.isfinite(zd) & norm.derived_known[types][:, None]
+            parts += [np.where(known_d, np.clip(zd, -clip, clip), 0.0), known_d]
+        elif d is not None and d_ref is not None:
             zd = (d - d_ref) / norm.derived_std[types][:, None]  # (N, steps, D)
             known_d = np.isfinite(zd) & norm.derived_known[types][:, None]
             parts += [np.where(known_d, np.clip(zd, -clip, clip), 0.0), known_d]

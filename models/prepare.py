@@ -55,6 +55,7 @@ def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
         grace_s=step,
         reference_s=prof.reference_s,
         running_channel="speed_rpm" if "speed_rpm" in channels else None,
+        reference_derived=tuple(DERIVED) if prof.derived and prof.derived_reference and prof.reference_s > 0 else (),
     )
 
 
@@ -109,7 +110,7 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
         derived=tuple(DERIVED) if prof.derived else (),
         relative=prof.reference_s > 0,
     )
-    table = load_tables(directories, spec, run_dir / "cache")
+    table = load_tables(directories, spec, run_dir / "cache", every=prof.train_every)
     if len(table) == 0:
         raise TrainingError(f"no complete windows of {prof.length_s:g} s in {', '.join(map(str, directories))}")
     seen = np.asarray((table.counts > 0).any(axis=(0, 1)))  # channels declared but never sent (e.g. a waveform) are dropped
@@ -165,7 +166,7 @@ def _featurise(featuriser: Featuriser, table: WindowTable, labels: tuple[str, ..
             f = Features(z["sensors"], z["tokens"], z["line_index"])
             return Arrays(f.sensors, f.tokens, z["y"], z["ttf"]), f
     types = featuriser.type_indices(table.asset_types)
-    sensors = featuriser.sensors(table.stats, table.counts, types, table.reference)
+    sensors = featuriser.sensors(table.stats, table.counts, types, table.reference, table.reference_derived)
     tokens, line_index = featuriser.log_tokens(table.logs)
     y = np.array([labels.index(x) for x in table.labels], dtype=np.int64)
     ttf = np.log1p(table.ttf_hours.astype(np.float32))

@@ -30,6 +30,9 @@ class Profile:
     """Append the derived physics features (models.derived) to every sensor token."""
     reference_s: float = 6 * 3600.0
     """Time constant of each asset's running reference (WindowSpec.reference_s); 0: no asset-relative features."""
+    derived_reference: bool = True
+    """Keep the derived features in the running reference too (WindowSpec.reference_derived), so their
+    drift is measured in the asset's own spread rather than the spread between machines."""
     max_windows: int = 100_000
     """Cap on training windows (a random subsample beyond it)."""
     val_fraction: float = 0.15

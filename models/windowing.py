@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from forewarn.contracts import LogRecord, Telemetry, Waveform
+from models.derived import derive
 
 STATS = ("mean", "std", "min", "max")
 """The per-step statistics of each channel, in the order of Window.stats' last axis."""
@@ -52,6 +53,11 @@ class WindowSpec:
     """A channel whose step mean above running_min says the machine runs: only running steps enter
     the reference (a stopped machine is not its own baseline). None: every step with data does."""
     running_min: float = 10.0
+    reference_derived: tuple[str, ...] = ()
+    """Derived features (models.derived.DERIVED) whose per-step values also enter the running reference.
+    Load-normalised quantities (winding rise per current squared, 2x/1x) are stable for a healthy
+    asset whatever its duty, so a drift against the asset's own history shows where its raw
+    channels, swinging with load, cannot."""
 
     def __post_init__(self) -> None:
         assert self.channels, "a window needs at least one channel"
@@ -75,6 +81,7 @@ class WindowSpec:
     def from_dict(cls, data: dict[str, object]) -> WindowSpec:
         values = dict(data)
         values["channels"] = tuple(values["channels"])  # type: ignore[arg-type]
+        values["reference_derived"] = tuple(values.get("reference_derived", ()))  # type: ignore[arg-type]
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -98,6 +105,9 @@ class Window:
     reference: np.ndarray | None = None
     """(channels, 2) float32 [mean, std] of the asset's step means before the window (spec.reference_s);
     NaN for a channel not yet seen long enough; None when the spec keeps no reference."""
+    reference_derived: np.ndarray | None = None
+    """(len(spec.reference_derived), 2) float32 [mean, std] of the asset's per-step derived features
+    before the window, NaN where not seen long enough; None when the spec keeps none."""
 
     @property
     def coverage(self) -> float:
@@ -147,6 +157,10 @@ class AssetWindower:
         self._ref_mean = np.zeros(channels)
         self._ref_var = np.zeros(channels)
         self._ref_seen_s = np.zeros(channels)
+        derived = len(spec.reference_derived)
+        self._refd_mean = np.zeros(derived)
+        self._refd_var = np.zeros(derived)
+        self._refd_seen_s = np.zeros(derived)
         self._run_column = self._column.get(spec.running_channel) if spec.running_channel else None
         self.latest_ts = -math.inf
 
@@ -273,36 +287,53 @@ class AssetWindower:
             counts=count.astype(np.int32),
             logs=self._window_logs(start, end),
             waveforms=self._window_waveforms(start, end),
-            reference=self._reference() if self._ref_alpha else None,
+            reference=self._reference(self._ref_mean, self._ref_var, self._ref_seen_s) if self._ref_alpha else None,
+            reference_derived=(
+                self._reference(self._refd_mean, self._refd_var, self._refd_seen_s)
+                if self._ref_alpha and spec.reference_derived
+                else None
+            ),
         )
 
     def _fold_reference(self, first: int, stop: int) -> None:
         """Fold steps [first, stop) into the reference: EW over running steps, per channel with samples."""
         spec = self.spec
-        for step in range(first, stop):
-            slot = step % self._ring
-            if self._bin[slot] != step:
-                continue
-            count = self._count[slot]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = self._sum[slot] / count  # (channels,), nan where no sample
-            if self._run_column is not None:
-                speed = mean[self._run_column]
-                if not (count[self._run_column] > 0 and speed > spec.running_min):
-                    continue  # stopped (or unknown): not the machine's working baseline
-            seen = count > 0
-            first_seen = seen & (self._ref_seen_s == 0)
-            self._ref_mean[first_seen] = mean[first_seen]
-            update = seen & ~first_seen
-            delta = np.where(update, mean - self._ref_mean, 0.0)
-            a = self._ref_alpha
-            self._ref_mean += a * delta
-            self._ref_var = np.where(update, (1.0 - a) * (self._ref_var + a * delta * delta), self._ref_var)
-            self._ref_seen_s[seen] += spec.step_s
+        steps = np.arange(first, stop, dtype=np.int64)
+        slots = steps % self._ring
+        held = self._bin[slots] == steps
+        steps, slots = steps[held], slots[held]
+        count = self._count[slots]  # (k, channels)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self._sum[slots] / count  # (k, channels), nan where no sample
+            std = np.sqrt(np.maximum(self._sumsq[slots] / count - mean * mean, 0.0))
+        if self._run_column is not None:
+            speed = mean[:, self._run_column]
+            running = (count[:, self._run_column] > 0) & (speed > spec.running_min)
+            mean, std, count = mean[running], std[running], count[running]  # a stopped machine is not its own baseline
+        if not len(mean):
+            return
+        for k in range(len(mean)):
+            self._ew_update(self._ref_mean, self._ref_var, self._ref_seen_s, mean[k], count[k] > 0)
+        if spec.reference_derived:
+            stats = np.stack([mean, std, mean, mean], axis=-1)[None]  # (1, k, channels, 4): derive reads mean and std
+            values = derive(spec.reference_derived, spec.channels, stats, count[None])[0]  # (k, D), nan where undefined
+            for k in range(len(values)):
+                self._ew_update(self._refd_mean, self._refd_var, self._refd_seen_s, values[k], np.isfinite(values[k]))
 
-    def _reference(self) -> np.ndarray:
-        ready = self._ref_seen_s >= max(self.spec.reference_min_s, self.spec.step_s)
-        ref = np.stack([self._ref_mean, np.sqrt(self._ref_var)], axis=-1)  # (channels, 2)
+    def _ew_update(self, ref_mean: np.ndarray, ref_var: np.ndarray, seen_s: np.ndarray, x: np.ndarray, seen: np.ndarray) -> None:
+        """One step of an exponentially weighted mean and variance, in place, where ``seen``."""
+        first_seen = seen & (seen_s == 0)
+        ref_mean[first_seen] = x[first_seen]
+        update = seen & ~first_seen
+        a = self._ref_alpha
+        delta = np.where(update, x - ref_mean, 0.0)
+        ref_mean += a * delta
+        ref_var[:] = np.where(update, (1.0 - a) * (ref_var + a * delta * delta), ref_var)
+        seen_s[seen] += self.spec.step_s
+
+    def _reference(self, mean: np.ndarray, var: np.ndarray, seen_s: np.ndarray) -> np.ndarray:
+        ready = seen_s >= max(self.spec.reference_min_s, self.spec.step_s)
+        ref = np.stack([mean, np.sqrt(var)], axis=-1)  # (n, 2)
         ref[~ready] = np.nan
         return ref.astype(np.float32)
 

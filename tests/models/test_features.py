@@ -161,3 +161,41 @@ def test_relative_features_measure_the_step_against_the_assets_reference(tmp_pat
     assert rel[c + 6] == 1.0 and rel[c + 0] == 1.0, "presence flags"
     unknown = featuriser.sensors(_machine((50.0, 50.0, 50.0)), np.ones((1, 6, 7), np.int32), np.array([1]), None)
     assert (unknown[0, :, c * 5 + 2 * d :] == 0).all(), "no reference yet: masked"
+
+
+def test_derived_drift_is_measured_in_the_assets_own_spread(tmp_path: Path) -> None:
+    """A 20% hotter winding for the same current is far out against this motor's own steady history,
+    though it is well inside the spread between motors of its type."""
+    import dataclasses
+
+    from models.derived import DERIVED
+
+    names = tuple(DERIVED)
+    stats = np.concatenate([_machine((50.0, 50.0, 50.0)) for _ in range(20)])
+    counts = np.ones((20, 6, 7), dtype=np.int32)
+    norm = Normaliser.fit(CATALOGUE.channels, stats, counts, ["motor"] * 20, np.ones(20, dtype=bool), names)
+    k = names.index("log_winding_rise_per_current2")
+    norm.derived_std[:, k] = 1.0  # motors of a type differ a lot in winding rise per ampere squared
+    path = tmp_path / "tok.json"
+    path.write_text(trim_vocabulary(base_tokenizer_path().read_text(), ["info ok"])[0])
+    feats = FeatureSpec(log_tokens=8, line_tokens=4, derived=names, relative=True)
+    spec = dataclasses.replace(CATALOGUE, reference_s=600.0, reference_derived=names)
+    featuriser = Featuriser(spec, feats, norm, LogTokenizer.from_file(path))
+    machine = _machine((50.0, 50.0, 50.0))
+    own = derive_step(names, machine)
+    reference_derived = np.stack([own, np.full_like(own, 0.01)], axis=-1)[None].astype(np.float32)  # (1, D, 2)
+    reference_derived[0, k, 0] -= np.log(1.2)  # it used to run 20% cooler per ampere squared
+    reference = np.full((1, 7, 2), np.nan, dtype=np.float32)
+    out = featuriser.sensors(machine, np.ones((1, 6, 7), np.int32), np.array([1]), reference, reference_derived)
+    c, d = 7, len(names)
+    rel_derived = out[0, 0, c * 5 + 2 * d + 2 * c :]
+    assert rel_derived[k] == pytest.approx(np.log(1.2) / 0.05, rel=1e-3), "scaled by the floor (0.05 x type spread)"
+    assert rel_derived[d + k] == 1.0, "present"
+    missing = featuriser.sensors(machine, np.ones((1, 6, 7), np.int32), np.array([1]), reference, None)
+    assert (missing[0, :, c * 5 + 2 * d + 2 * c :] == 0).all(), "no derived history yet: masked"
+
+
+def derive_step(names: tuple[str, ...], machine: np.ndarray) -> np.ndarray:
+    from models.derived import derive
+
+    return derive(names, CATALOGUE.channels, machine, np.ones(machine.shape[:3], np.int32))[0, 0]

@@ -172,3 +172,37 @@ def test_no_reference_unless_asked() -> None:
         WindowSpec.from_dict({k: v for k, v in REF.to_dict().items() if not k.startswith(("reference", "running"))}).reference_s
         == 0
     )
+
+
+def test_derived_reference_follows_a_load_normalised_quantity_across_load_changes() -> None:
+    """A motor whose winding rise per current squared never changes, while its load (current) doubles,
+    has a stable derived reference; the raw winding temperature's reference swings with the load."""
+    spec = WindowSpec(
+        channels=("ambient_temp_c", "current_l1_a", "current_l2_a", "current_l3_a", "speed_rpm", "winding_temp_c"),
+        length_s=60.0,
+        hop_s=20.0,
+        steps=6,
+        grace_s=10.0,
+        reference_s=600.0,
+        reference_min_s=120.0,
+        running_channel="speed_rpm",
+        reference_derived=("log_winding_rise_per_current2", "winding_rise_c"),
+    )
+    assert WindowSpec.from_dict(spec.to_dict()) == spec
+    messages = []
+    for i in range(120):  # 20 minutes, current alternating 10 A / 20 A every 100 s; rise = 0.1 * I^2
+        current = 10.0 if (i // 10) % 2 == 0 else 20.0
+        channels = {c: [current] * 10 for c in ("current_l1_a", "current_l2_a", "current_l3_a")}
+        channels.update(ambient_temp_c=[20.0] * 10, speed_rpm=[1500.0] * 10, winding_temp_c=[20.0 + 0.1 * current**2] * 10)
+        messages.append(
+            Telemetry(site="p", asset_id="m", seq=i, timestamps=[T0 + i * 10 + k for k in range(10)], channels=channels)
+        )
+    windows = list(windows_from_messages(messages, spec))
+    late = windows[-1]
+    assert late.reference_derived is not None and late.reference_derived.shape == (2, 2)
+    cooling, rise = late.reference_derived
+    assert cooling[0] == pytest.approx(np.log(0.1), abs=1e-3) and cooling[1] < 1e-3, "per current squared: constant"
+    assert rise[1] > 5.0, "the raw rise swings with load"
+    early = windows[0]
+    assert np.isnan(early.reference_derived).all(), "not seen long enough yet"
+    assert all(w.reference_derived is None for w in windows_from_messages(messages, REF)), "only when asked"
