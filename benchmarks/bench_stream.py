@@ -8,7 +8,8 @@ and a SQLite database. Prints tables:
 1. throughput: predictions/s the worker folds (median of --runs after a warm-up), next to
    baselines measured in the same run on the same topic: an aiokafka consumer alone,
    the same plus contract decoding, and the CPU cost per prediction of decode and rules
-   in-process. The gap between them says what limits the worker.
+   in-process; and the CPU the worker and tansu used while it folded. The gap between
+   them says what limits the worker.
 2. latency: from the deciding prediction's produce time to its alert row (revision 1)
    written in the database (``alert_events.written_at``), p50/p99.
 3. replay: the whole input produced again; alert rows and history entries before/after.
@@ -29,6 +30,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -166,16 +168,38 @@ class Worker:
         return sqlite3.connect(self.state_dir / "forewarn.db")
 
 
-def run_throughput(worker: Worker, bootstrap: str, topic: str, batch: list[tuple[bytes, bytes]]) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    rate: float
+    """Predictions folded per second, from the worker's first to its last prediction of the run."""
+    worker_cores: float
+    """CPU the worker process used meanwhile, in cores (1.0 = one core busy)."""
+    broker_cores: float
+
+
+def run_throughput(worker: Worker, broker: TansuBroker, topic: str, batch: list[tuple[bytes, bytes]]) -> Run:
     """Produce a batch and time the worker folding it (from its first to its last prediction)."""
+    assert worker.process is not None and broker.process is not None
+    pids = worker.process.pid, broker.process.pid
     before = worker.processed()
     target = before + len(batch)
-    asyncio.run(produce(bootstrap, topic, batch))
+    asyncio.run(produce(broker.bootstrap, topic, batch))
     worker.wait(lambda: worker.processed() > before, 60)
-    first = time.perf_counter()
+    first, cpu = time.perf_counter(), [cpu_seconds(pid) for pid in pids]
     start_count = worker.processed()
     worker.wait(lambda: worker.processed() >= target, 300)
-    return (target - start_count) / (time.perf_counter() - first)
+    elapsed = time.perf_counter() - first
+    used = [(cpu_seconds(pid) - c) / elapsed for pid, c in zip(pids, cpu, strict=True)]
+    return Run((target - start_count) / elapsed, *used)
 
 
 def latency(worker: Worker, bootstrap: str, topic: str, samples: int) -> list[float]:
@@ -235,7 +259,8 @@ def main() -> None:
             runs = [workload(10_000, args.assets)]  # warm-up first
             for r in range(args.runs):
                 runs.append(workload(args.predictions, args.assets, offset=10_000 + r * args.predictions))
-            rates = [run_throughput(worker, bootstrap, topic, batch) for batch in runs]
+            measured = [run_throughput(worker, broker, topic, batch) for batch in runs]
+            rates = [m.rate for m in measured]
             total = sum(len(b) for b in runs)
             everything = [m for b in runs for m in b]
             produce_rate = asyncio.run(produce(bootstrap, f"{topic}-baseline", everything[:50_000]))
@@ -267,6 +292,11 @@ def main() -> None:
     print(f"{'cpu: decode per prediction':<52} {decode_us:>11.1f} us")
     print(f"{'cpu: rules per prediction':<52} {rules_us:>11.1f} us")
     print(f"{'worker / (consumer + decode)':<52} {median / decode_rate:>13.2f}x")
+    worker_cores = statistics.median(m.worker_cores for m in measured[1:])
+    broker_cores = statistics.median(m.broker_cores for m in measured[1:])
+    print(f"{'cpu: worker process while folding (all threads)':<52} {worker_cores:>9.2f} cores")
+    print(f"{'cpu: worker per prediction (all threads)':<52} {worker_cores / median * 1e6:>11.1f} us")
+    print(f"{'cpu: tansu while the worker folds':<52} {broker_cores:>9.2f} cores")
 
     q = statistics.quantiles(lat, n=100)
     print("\nalert row latency: deciding prediction produced -> alert row written")

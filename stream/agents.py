@@ -1,10 +1,11 @@
-"""The worker's agents: aggregation (predictions + control -> alert changes) and the sink (alert changes -> DB, MQTT).
+"""The worker's processing: aggregation (predictions + control -> alert changes) and the sink (alert changes -> DB, MQTT).
 
-Each agent is one ``async for`` loop over batches (``take_events``): batching is what
-keeps the per-prediction cost low enough for 10k predictions/s, and an event is acked
-(its offset committable) only after its whole batch has been processed, so a crash
-replays from the last committed offset, which the rules and the database's revision
-check make harmless.
+Aggregation is a batch route (``stream.batches``), not a Faust agent: the consumer hands
+it the predictions and control messages a fetch at a time, which is what lets one worker
+fold 10k predictions/s. The sink is an agent, one ``async for`` loop over batches
+(``take_events``); alert changes are few. Either way a message is acked (its offset
+committable) only after its whole batch has been processed, so a crash replays from the
+last committed offset, which the rules and the database's revision check make harmless.
 """
 
 from __future__ import annotations
@@ -25,17 +26,12 @@ SINK_WITHIN_S = 0.05
 
 
 def register(s: StreamApp) -> None:
-    """Attach the agents, the clock and the rebalance hook to the app."""
-    from stream.app import AGGREGATE_AGENT, SINK_AGENT
+    """Attach the aggregation route, the sink agent, the clock and the rebalance hook to the app."""
+    from stream.app import SINK_AGENT
 
     app, settings, aggregator = s.app, s.settings, s.aggregator
-    batch, within = settings.stream.batch_size, settings.stream.batch_within_s
-
-    @app.agent(s.inputs, name=AGGREGATE_AGENT)
-    async def aggregate(stream: Any) -> None:
-        """Fold predictions, commands, heartbeats and ticks into entity state; publish alert changes."""
-        async for events in stream.take_events(batch, within):
-            await aggregator.process(events)
+    # predictions, commands, heartbeats and ticks, folded into entity state a batch at a time
+    app.route_batches(s.inputs, aggregator.handle, settings.stream.batch_size, settings.stream.batch_within_s)
 
     @app.agent(s.alerts, name=SINK_AGENT)
     async def sink(stream: Any) -> None:

@@ -8,6 +8,10 @@ predictions/s on a changelog producer that manages about 2k records/s.
 States live decoded in a cache of this worker's own partitions; the Faust table holds
 their bytes (recovered from the changelog after a restart). The cache is dropped on
 every rebalance, so a partition that moved away and back is re-read from the table.
+
+The batches come straight from the consumer (``stream.batches``): ``handle`` returns the
+delivery futures of everything a batch produced, and the batch's offsets are committed
+only after they are all done.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from forewarn.contracts import Alert, FaultPrediction, dead_letter, decode, encode
 from forewarn.errors import ContractError
+from stream.batches import Record
 from stream.config import StreamSettings
 from stream.control import Command, Heartbeat, Tick, decode_control, encode_control
 from stream.liveness import apply_heartbeat, check_silence
@@ -43,10 +49,16 @@ class Table(Protocol):
     def send_changelog(self, partition: int | None, key: Any, value: Any) -> Any: ...
 
 
-class Event(Protocol):
-    key: Any
-    value: Any
-    message: Any
+@dataclass
+class BatchOutput:
+    """What one batch produced: the alert changes, and the sends the broker must acknowledge before its offsets move."""
+
+    changes: list[Alert] = field(default_factory=list)
+    deliveries: list[Awaitable[Any]] = field(default_factory=list)
+
+    def sent(self, delivery: Any) -> None:
+        if delivery is not None:  # Faust's sends return a future of the broker's acknowledgement
+            self.deliveries.append(delivery)
 
 
 class Aggregator:
@@ -97,71 +109,79 @@ class Aggregator:
                     self.cache[key] = state
         self.loaded.add(partition)
 
-    async def process(self, events: Sequence[Event], now: float | None = None) -> list[Alert]:
-        """One batch: fold every event, write each touched state once, then publish the alert changes."""
+    async def handle(self, records: Sequence[Record]) -> list[Awaitable[Any]]:
+        """The batch route's handler (``stream.batches``): fold a batch, return what must reach the broker first."""
+        return (await self.process(records)).deliveries
+
+    async def process(self, records: Sequence[Record], now: float | None = None) -> BatchOutput:
+        """One batch: fold every record, write each touched state once, then publish the alert changes."""
         now = time.time() if now is None else now
+        out = BatchOutput()
         touched: dict[str, EntityState] = {}
-        changes: list[Alert] = []
         heartbeats: dict[str, str] = {}
-        for event in events:
-            message = event.message
-            raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
-            if message.topic == self.predictions_topic:
-                prediction = await self._decode_prediction(raw, event.key, message)
-                if prediction is None:
-                    continue
-                key = asset_key(prediction.asset_id)
-                state = self._state(key) or EntityState(
-                    kind="asset", id=prediction.asset_id, site=prediction.site, partition=message.partition
-                )
-                state.partition = message.partition
-                changes += apply_prediction(state, prediction, self.rules, now)
-                self.cache[key] = touched[key] = state
-                heartbeats[prediction.gateway_id] = prediction.site
-                self.counters["predictions"] += 1
-            else:
-                changes += await self._control(raw, message, now, touched)
+        for record in records:
+            raw = record.value if isinstance(record.value, bytes) else bytes(record.value or b"")
+            if record.topic != self.predictions_topic:
+                out.changes += await self._control(raw, record, now, touched, out)
+                continue
+            prediction = await self._decode_prediction(raw, record, out)
+            if prediction is None:
+                continue
+            key = asset_key(prediction.asset_id)
+            state = self._state(key) or EntityState(
+                kind="asset", id=prediction.asset_id, site=prediction.site, partition=record.partition
+            )
+            state.partition = record.partition
+            out.changes += apply_prediction(state, prediction, self.rules, now)
+            self.cache[key] = touched[key] = state
+            heartbeats[prediction.gateway_id] = prediction.site
+            self.counters["predictions"] += 1
+        # effects before state: if the worker dies in between, the replay re-folds and re-sends the same revisions
+        for alert in out.changes:
+            out.sent(await self.alerts.send(key=alert.asset_id.encode(), value=encode(alert)))
+        for gateway_id, site in heartbeats.items():
+            beat = Heartbeat(gateway_id=gateway_id, site=site, ts=now)
+            out.sent(await self.control.send(key=gateway_id.encode(), value=encode_control(beat)))
         for key, state in touched.items():
             value = state.to_bytes()
             self.table.data[key] = value
-            self.table.send_changelog(state.partition, key, value)
-        for alert in changes:
-            await self.alerts.send(key=alert.asset_id.encode(), value=encode(alert))
-        for gateway_id, site in heartbeats.items():
-            beat = Heartbeat(gateway_id=gateway_id, site=site, ts=now)
-            await self.control.send(key=gateway_id.encode(), value=encode_control(beat))
-        if changes:
-            self.counters["alert_changes"] += len(changes)
+            out.sent(self.table.send_changelog(state.partition, key, value))
+        if out.changes:
+            self.counters["alert_changes"] += len(out.changes)
             self.last_alert_at = now
-        return changes
+        return out
 
-    async def _decode_prediction(self, raw: bytes, key: Any, message: Any) -> FaultPrediction | None:
+    async def _decode_prediction(self, raw: bytes, record: Record, out: BatchOutput) -> FaultPrediction | None:
         try:
             prediction = decode(raw, FaultPrediction)
         except ContractError as exc:
-            await self._refuse(str(exc), raw, message)
+            await self._refuse(str(exc), raw, record, out)
             return None
+        key = record.key
         key_text = key.decode(errors="replace") if isinstance(key, bytes) else key
         if key_text != prediction.asset_id:
             # one writer per asset relies on the key: a wrongly keyed prediction may sit on another worker's partition
-            await self._refuse(f"message key {key_text!r} is not the asset id {prediction.asset_id!r}", raw, message)
+            reason = f"message key {key_text!r} is not the asset id {prediction.asset_id!r}"
+            await self._refuse(reason, raw, record, out)
             return None
         return prediction
 
-    async def _control(self, raw: bytes, message: Any, now: float, touched: dict[str, EntityState]) -> list[Alert]:
+    async def _control(
+        self, raw: bytes, record: Record, now: float, touched: dict[str, EntityState], out: BatchOutput
+    ) -> list[Alert]:
         try:
             control = decode_control(raw)
         except ContractError as exc:
-            await self._refuse(str(exc), raw, message)
+            await self._refuse(str(exc), raw, record, out)
             return []
         if isinstance(control, Tick):
             return self._tick(control.partition, control.ts, touched)  # the tick's own time: a replay decides alike
         if isinstance(control, Heartbeat):
             key = gateway_key(control.gateway_id)
             state = self._state(key) or EntityState(
-                kind="gateway", id=control.gateway_id, site=control.site, partition=message.partition
+                kind="gateway", id=control.gateway_id, site=control.site, partition=record.partition
             )
-            state.partition = message.partition
+            state.partition = record.partition
             self.cache[key] = touched[key] = state
             return apply_heartbeat(state, control.site, now)
         return self._command(control, now, touched)
@@ -199,13 +219,13 @@ class Aggregator:
         for partition in sorted(partitions):
             await self.control.send(key=b"tick", value=encode_control(Tick(partition=partition, ts=now)), partition=partition)
 
-    async def _refuse(self, reason: str, raw: bytes, message: Any) -> None:
+    async def _refuse(self, reason: str, raw: bytes, record: Record, out: BatchOutput) -> None:
         """Bad input: counted, logged once per kind of reason, sent to the dead-letter topic, never fatal."""
         self.counters["dead_letters"] += 1
         kind = reason.split(":", 2)[:2]
         if str(kind) not in self._reasons_logged:
             self._reasons_logged.add(str(kind))
-            log.warning("refused a message from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
-        source = f"kafka:{message.topic}:{message.partition}:{message.offset}"
+            log.warning("refused a message from %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
+        source = f"kafka:{record.topic}:{record.partition}:{record.offset}"
         letter = dead_letter(self.component, reason, raw, source, time.time())
-        await self.deadletter.send(key=None, value=encode(letter))
+        out.sent(await self.deadletter.send(key=None, value=encode(letter)))

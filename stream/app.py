@@ -1,7 +1,7 @@
 """The Faust app of a stream worker: its topics, its table, and the services that run beside the agents.
 
     forewarn.predictions ─┐                                 ┌─> forewarn.alerts ──> sink agent ──> DB, MQTT
-                          ├─> aggregate agent (entity table)┤                  └──> feed tail ──> SSE, page
+                          ├─> aggregation (entity table)    ┤                  └──> feed tail ──> SSE, page
     forewarn.stream.control ┘   ^ commands (web, CLI), heartbeats, ticks (timer)
                                                             └─> forewarn.deadletter (bad input)
 
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 STATE_TABLE = "entity-state"
 """Faust table: entity key ('a:<asset>' / 'g:<gateway>') -> EntityState JSON bytes."""
-AGGREGATE_AGENT = "aggregate"
 SINK_AGENT = "sink"
 
 
@@ -125,6 +124,7 @@ class StreamApp:
             producer_linger_ms=5,
             producer_max_batch_size=1_000_000,
             consumer_max_fetch_size=4 * 1024 * 1024,
+            broker_max_poll_records=settings.stream.batch_size,  # one fetch is at most one aggregation batch
             table_cleanup_interval=3600.0,
             topic_allow_declare=True,
             monitor=QuietMonitor(),

@@ -169,8 +169,10 @@ class StreamSection(BaseModel):
     )
     mqtt_publish: bool = Field(True, description="publish alert changes to MQTT (retained, QoS 1)")
     tick_s: float = Field(1.0, gt=0, le=60, description="how often liveness, re-notify and escalation are checked")
-    batch_size: int = Field(2000, ge=1, le=100_000, description="predictions taken per batch by the aggregation agent")
-    batch_within_s: float = Field(0.05, gt=0, le=5, description="longest wait to fill a batch (adds to alert latency)")
+    batch_size: int = Field(2000, ge=1, le=100_000, description="most messages per aggregation batch (and per fetch)")
+    batch_within_s: float = Field(
+        0.05, gt=0, le=5, description="longest wait after a batch before the next one goes (adds to alert latency)"
+    )
     db_retry_max_s: float = Field(10.0, gt=0, description="longest pause between database retries during an outage")
     rules: RuleSettings = RuleSettings()
     liveness: LivenessSettings = LivenessSettings()

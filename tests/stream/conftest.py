@@ -115,6 +115,34 @@ class RunningWorker:
 
         asyncio.run(send())
 
+    def read_topic(self, topic: str, enough: Callable[[list[bytes]], bool], timeout: float = 20) -> list[bytes]:
+        """Values of ``topic`` from its start, read until ``enough`` says so (or the timeout)."""
+        from aiokafka import AIOKafkaConsumer
+
+        async def read() -> list[bytes]:
+            consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest")
+            await consumer.start()
+            values: list[bytes] = []
+            try:
+                deadline = time.monotonic() + timeout
+                while not enough(values) and time.monotonic() < deadline:
+                    for records in (await consumer.getmany(timeout_ms=500)).values():
+                        values += [r.value or b"" for r in records]
+            finally:
+                await consumer.stop()
+            return values
+
+        return asyncio.run(read())
+
+    def sibling(self, state_dir: Path, **env: str) -> RunningWorker:
+        """Another worker of the same group (same app id and topics), with its own feed port and state dir."""
+        other = RunningWorker(self.bootstrap, state_dir, self.env["FOREWARN_MQTT_URL"])
+        stream = json.loads(self.env["FOREWARN_STREAM"]) | {"web_port": other.port}
+        other.env = self.env | {"FOREWARN_STATE_DIR": str(state_dir), "FOREWARN_STREAM": json.dumps(stream)} | env
+        other.predictions, other.alerts, other.deadletter = self.predictions, self.alerts, self.deadletter
+        other.mqtt_alert_prefix = self.mqtt_alert_prefix
+        return other
+
     def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
         headers = {"Content-Type": "application/json"}
         if token:

@@ -19,17 +19,14 @@ CONTROL = "forewarn.stream.control"
 
 
 @dataclass
-class Message:
+class Event:
+    """A consumed message as the batch route hands it over (Faust's ConsumerMessage has these fields)."""
+
+    key: Any
+    value: Any
     topic: str
     partition: int
     offset: int
-
-
-@dataclass
-class Event:
-    key: Any
-    value: Any
-    message: Message
 
 
 @dataclass
@@ -66,7 +63,7 @@ def events(n_assets: int = 20, n: int = 12) -> list[Event]:
         for i in range(n):
             fault = "imbalance" if (a % 2 == 0 and i >= 4) else "normal"
             pred = prediction(f"asset{a}", T0 + 10 * i, fault, 0.93)
-            out.append(Event(pred.asset_id.encode(), encode(pred), Message(PREDICTIONS, a % 4, i)))
+            out.append(Event(pred.asset_id.encode(), encode(pred), PREDICTIONS, a % 4, i))
     return out
 
 
@@ -125,9 +122,9 @@ def test_bad_input_is_a_dead_letter_and_never_stops_the_batch() -> None:
     good = events(2, 8)
     wrong_key = prediction("asset9", T0, "normal", 0.9)
     bad = [
-        Event(b"x", b"not json", Message(PREDICTIONS, 0, 100)),
-        Event(b"asset8", encode(wrong_key), Message(PREDICTIONS, 0, 101)),
-        Event(b"x", b'{"kind": "nope"}', Message(CONTROL, 0, 5)),
+        Event(b"x", b"not json", PREDICTIONS, 0, 100),
+        Event(b"asset8", encode(wrong_key), PREDICTIONS, 0, 101),
+        Event(b"x", b'{"kind": "nope"}', CONTROL, 0, 5),
     ]
     asyncio.run(agg.process(bad[:2] + good + bad[2:], now=T0 + 100))
     letters = [decode(v, DeadLetter) for _, v, _ in dead.sent]
@@ -141,11 +138,11 @@ def test_commands_ticks_and_liveness_flow_through_the_control_topic() -> None:
     asyncio.run(agg.process(events(2, 8), now=T0 + 100))
     (opened,) = published(alerts)
     command = AlertCommand(id="cmd1", alert_id=opened.id, action="acknowledge", by="ana", ts=T0 + 110)
-    ack = Event(b"asset0", encode_control(Command(command=command)), Message(CONTROL, 0, 1))
+    ack = Event(b"asset0", encode_control(Command(command=command)), CONTROL, 0, 1)
     asyncio.run(agg.process([ack, ack], now=T0 + 110))
     assert [a.state.value for a in published(alerts)] == ["open", "acknowledged"]
     asyncio.run(agg.send_ticks({0, 1, 2, 3}, now=T0 + 1000))
-    ticks = [Event(b"tick", v, Message(CONTROL, p or 0, 9)) for _, v, p in agg.control.sent[-4:]]  # type: ignore[attr-defined]
+    ticks = [Event(b"tick", v, CONTROL, p or 0, 9) for _, v, p in agg.control.sent[-4:]]  # type: ignore[attr-defined]
     restarted, *_ = make()
     restarted.table = agg.table
     asyncio.run(restarted.process(ticks, now=T0 + 1000))

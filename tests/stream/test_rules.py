@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forewarn.contracts import SEVERITY_ORDER, AlertCommand, AlertState, Severity
+from forewarn.contracts import SEVERITY_ORDER, Alert, AlertCommand, AlertState, Severity
 from stream.config import LivenessSettings, RuleOverride, RuleParams, RuleSettings
 from stream.liveness import apply_heartbeat, check_silence
 from stream.rules import apply_command, apply_prediction, apply_tick, severity_for
@@ -25,10 +25,10 @@ def fresh() -> EntityState:
 
 def run(
     probabilities: list[float], rules: RuleSettings = RULES, order: list[int] | None = None, state: EntityState | None = None
-):
+) -> tuple[EntityState, list[Alert]]:
     """Feed one prediction per probability (window i ends at T0 + 10 i), in ``order``; returns all alert changes."""
     state = state or fresh()
-    changes = []
+    changes: list[Alert] = []
     for i in order if order is not None else range(len(probabilities)):
         p = probabilities[i]
         pred = prediction("p1", T0 + 10 * i, FAULT if p >= 0.5 else "normal", p if p >= 0.5 else 1 - p)
@@ -48,7 +48,7 @@ def test_an_alert_opens_exactly_when_k_of_the_last_n_predictions_are_hits(ps: li
     if first_decidable is None:
         assert not opened
     else:
-        assert opened[0].deciding_prediction_id.endswith(str(round((T0 + 10 * first_decidable) * 1000)))
+        assert (opened[0].deciding_prediction_id or "").endswith(str(round((T0 + 10 * first_decidable) * 1000)))
         assert opened[0].occurrences >= 3
 
 

@@ -7,19 +7,21 @@ import queue
 import threading
 import time
 import urllib.request
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion
 
 from forewarn.cli import main
+from forewarn.contracts import DeadLetter, FaultPrediction, decode, encode
 from stream.synthetic import prediction
 from tests.stream.conftest import TOKEN, RunningWorker
 
 FAULT = "bearing_outer_race"
 
 
-def episode(asset: str, start: float, n: int = 8, fault: str = FAULT, ttf: float | None = 30.0) -> list:
+def episode(asset: str, start: float, n: int = 8, fault: str = FAULT, ttf: float | None = 30.0) -> list[FaultPrediction]:
     """Two healthy windows, then a fault the model is sure of."""
     return [
         prediction(asset, start + 10 * i, fault if i >= 2 else "normal", 0.93, ttf_hours=ttf if i >= 2 else None)
@@ -30,7 +32,7 @@ def episode(asset: str, start: float, n: int = 8, fault: str = FAULT, ttf: float
 def test_an_alert_reaches_the_database_the_feed_and_mqtt(worker: RunningWorker) -> None:
     received: queue.Queue[bytes] = queue.Queue()
     client = mqtt.Client(CallbackAPIVersion.VERSION2)
-    client.on_message = lambda c, u, m: received.put(m.payload)
+    client.on_message = lambda c, u, m: received.put(bytes(m.payload))
     client.connect("127.0.0.1", 1883)
     client.subscribe(f"{worker.mqtt_alert_prefix}/plant1/feed-1", qos=1)
     client.loop_start()
@@ -48,6 +50,28 @@ def test_an_alert_reaches_the_database_the_feed_and_mqtt(worker: RunningWorker) 
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def test_a_batch_mixing_bad_and_good_payloads_dead_letters_the_bad_and_folds_the_rest(worker: RunningWorker) -> None:
+    start = time.time() - 300
+    good = episode("mixed-1", start)
+    bad = [
+        (b"mixed-1", b"{not json, mixed-1"),
+        (b"someone-else", encode(good[3])),  # a valid prediction under the wrong key: another worker's partition
+        (b"mixed-1", b'{"asset_id": "mixed-1"}'),
+    ]
+    worker.produce([good[0], bad[0], *good[1:4], bad[1], *good[4:], bad[2]])  # one burst: a fetch, a batch
+    (alert,) = worker.wait_for(lambda: worker.alerts_of("mixed-1"), 30, "the alert")
+    assert alert["id"] == f"mixed-1:{FAULT}:{round((start + 40) * 1000)}"  # every good one folded, in order
+
+    def mine(values: list[bytes]) -> list[DeadLetter]:
+        letters = [decode(v, DeadLetter) for v in values]
+        return [d for d in letters if "mixed-1" in d.payload]
+
+    letters = mine(worker.read_topic(worker.deadletter, lambda values: len(mine(values)) >= 3))
+    assert sorted(d.payload for d in letters) == sorted(v.decode() for _, v in bad)
+    assert all(d.source and d.source.startswith(f"kafka:{worker.predictions}:") for d in letters)
+    assert any("not the asset id" in d.reason for d in letters)
 
 
 def test_rest_lists_filters_pages_and_guards_writes(worker: RunningWorker) -> None:
@@ -72,7 +96,7 @@ def test_rest_lists_filters_pages_and_guards_writes(worker: RunningWorker) -> No
 
 
 def test_sse_sends_a_snapshot_then_each_change(worker: RunningWorker) -> None:
-    events: queue.Queue[tuple[str, dict]] = queue.Queue()
+    events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
 
     def listen() -> None:
         with urllib.request.urlopen(worker.url + "/api/events", timeout=30) as stream:
