@@ -2,10 +2,12 @@
 
 Aggregation is a batch route (``stream.batches``), not a Faust agent: the consumer hands
 it the predictions and control messages a fetch at a time, which is what lets one worker
-fold 10k predictions/s. The sink is an agent, one ``async for`` loop over batches
-(``take_events``); alert changes are few. Either way a message is acked (its offset
-committable) only after its whole batch has been processed, so a crash replays from the
-last committed offset, which the rules and the database's revision check make harmless.
+fold well over 10k predictions/s (Faust's per-event path cost ~100 µs a message). The
+sink is an agent, one ``async for`` loop over batches (``take_events``); alert changes
+are few. Either way a message is acked (its offset committable) only after its whole
+batch has been processed (for the aggregation: and its output acknowledged by the
+broker), so a crash replays from the last committed offset, which the rules and the
+database's revision check make harmless.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Messages on the stream's control topic: operator commands, gateway heartbeats and clock ticks.
 
 The control topic is co-partitioned with the predictions (same partition count, keyed by
-asset id, or by gateway id for heartbeats), and the aggregation agent consumes both. So
+asset id, or by gateway id for heartbeats), and the aggregation consumes both. So
 every change to an entity's state happens inside one stream, on the worker that owns the
 entity's partition, in one order that a replay reproduces: an acknowledgement from the
 web page, a heartbeat and the passing of time are just more messages.

@@ -85,7 +85,7 @@ class AlertTail:
             async for message in consumer:
                 try:
                     self.hub.publish(decode(message.value or b"", Alert))
-                except ContractError as exc:  # the aggregation agent wrote it, so this is a bug: say so, carry on
+                except ContractError as exc:  # the aggregation wrote it, so this is a bug: say so, carry on
                     log.warning("alert feed skipped an invalid alert at offset %s: %s", message.offset, exc)
         finally:
             await consumer.stop()

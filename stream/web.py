@@ -9,7 +9,7 @@
     GET  /api/health                     liveness of the worker and its counters
 
 Acknowledge and resolve do not touch the database: they send an AlertCommand to the
-control topic, where the aggregation agent applies it to its state and publishes the
+control topic, where the aggregation applies it to its state and publishes the
 resulting alert change like any other (so escalation logic and the database agree).
 They answer 202 with the command id; the change arrives on the SSE stream.
 """
