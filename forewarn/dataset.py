@@ -142,9 +142,23 @@ def label_at(episodes: Iterable[FaultEpisode], asset_id: str, ts: float) -> tupl
 
     When episodes overlap, the one that fails first wins: it is the more urgent truth.
     """
-    covering = [e for e in episodes if e.asset_id == asset_id and e.covers(ts)]
+    covering = _covering(episodes, asset_id, ts)
     if not covering:
         return NORMAL, None
-    first = min(covering, key=lambda e: (e.failure if e.failure is not None else float("inf"), e.onset))
+    first = covering[0]
     ttf = None if first.failure is None else (first.failure - ts) / 3600.0
     return first.fault, ttf
+
+
+def faults_at(episodes: Iterable[FaultEpisode], asset_id: str, ts: float) -> tuple[str, ...]:
+    """Every fault present on the asset at ``ts``, the label_at one first (empty when healthy).
+
+    Two overlapping faults are both true: evaluation counts naming either as right.
+    """
+    return tuple(dict.fromkeys(e.fault for e in _covering(episodes, asset_id, ts)))
+
+
+def _covering(episodes: Iterable[FaultEpisode], asset_id: str, ts: float) -> list[FaultEpisode]:
+    """Episodes covering ``ts``, the first to fail first."""
+    covering = [e for e in episodes if e.asset_id == asset_id and e.covers(ts)]
+    return sorted(covering, key=lambda e: (e.failure if e.failure is not None else float("inf"), e.onset))

@@ -21,10 +21,10 @@ from typing import NamedTuple
 import numpy as np
 
 from forewarn.contracts import FaultEpisode
-from forewarn.dataset import LABELS, MESSAGES, iter_messages, label_at, read_labels, read_meta
+from forewarn.dataset import LABELS, MESSAGES, faults_at, iter_messages, label_at, read_labels, read_meta
 from models.windowing import Window, WindowSpec, windows_from_messages
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 class LogRow(NamedTuple):
@@ -44,6 +44,7 @@ class WindowTable:
     ends: np.ndarray  # (N,) float64
     ttf_hours: np.ndarray  # (N,) float32, NaN when unknown
     labels: list[str]
+    faults: list[tuple[str, ...]]  # every fault present at the window's end, the label first (overlaps)
     asset_ids: list[str]
     asset_types: list[str | None]
     logs: list[tuple[LogRow, ...]]
@@ -63,6 +64,7 @@ class WindowTable:
             ends=self.ends[index],
             ttf_hours=self.ttf_hours[index],
             labels=[self.labels[i] for i in idx],
+            faults=[self.faults[i] for i in idx],
             asset_ids=[self.asset_ids[i] for i in idx],
             asset_types=[self.asset_types[i] for i in idx],
             logs=[self.logs[i] for i in idx],
@@ -90,6 +92,7 @@ class WindowTable:
             ends=np.concatenate([t.ends for t in tables]),
             ttf_hours=np.concatenate([t.ttf_hours for t in tables]),
             labels=[x for t in tables for x in t.labels],
+            faults=[x for t in tables for x in t.faults],
             asset_ids=[x for t in tables for x in t.asset_ids],
             asset_types=[x for t in tables for x in t.asset_types],
             logs=[x for t in tables for x in t.logs],
@@ -100,8 +103,16 @@ class WindowTable:
         )
 
 
-def labelled_windows(directory: Path, spec: WindowSpec) -> Iterator[tuple[Window, str, float | None]]:
-    """Every window of a dataset directory with its label and hours to failure."""
+class Labelled(NamedTuple):
+    window: Window
+    label: str
+    ttf_hours: float | None
+    faults: tuple[str, ...]
+    """Every fault present at the window's end, the label first: overlapping faults are all true."""
+
+
+def labelled_windows(directory: Path, spec: WindowSpec) -> Iterator[Labelled]:
+    """Every window of a dataset directory with its label, hours to failure and every fault present."""
     episodes: dict[str, list[FaultEpisode]] = defaultdict(list)
     for episode in read_labels(directory):
         episodes[episode.asset_id].append(episode)
@@ -110,16 +121,17 @@ def labelled_windows(directory: Path, spec: WindowSpec) -> Iterator[tuple[Window
         if window.asset_type is None and types.get(window.asset_id):
             window = replace(window, asset_type=types[window.asset_id])
         label, ttf = label_at(episodes[window.asset_id], window.asset_id, window.end)
-        yield window, label, ttf
+        yield Labelled(window, label, ttf, faults_at(episodes[window.asset_id], window.asset_id, window.end))
 
 
 def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTable:
     """Every ``every``-th window of each asset (windows overlap heavily; training needs fewer of them)."""
     stats, counts, ends, ttfs, labels, ids, types, logs, refs, drefs = [], [], [], [], [], [], [], [], [], []
+    faults: list[tuple[str, ...]] = []
     c, d = len(spec.channels), len(spec.reference_derived)
     no_reference = np.full((c, 2), np.nan, dtype=np.float32)
     no_derived = np.full((d, 2), np.nan, dtype=np.float32)
-    for window, label, ttf in labelled_windows(directory, spec):
+    for window, label, ttf, present in labelled_windows(directory, spec):
         hop_index = round(window.end / spec.hop_s)
         if hop_index % every:
             continue
@@ -130,6 +142,7 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
         ends.append(window.end)
         ttfs.append(np.nan if ttf is None else ttf)
         labels.append(label)
+        faults.append(present)
         ids.append(window.asset_id)
         types.append(window.asset_type)
         logs.append(tuple(LogRow(r.ts, r.level, r.text) for r in window.logs))
@@ -139,6 +152,7 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
         ends=np.asarray(ends, dtype=np.float64),
         ttf_hours=np.asarray(ttfs, dtype=np.float32),
         labels=labels,
+        faults=faults,
         asset_ids=ids,
         asset_types=types,
         logs=logs,
@@ -171,6 +185,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
                 ends=z["ends"],
                 ttf_hours=z["ttf_hours"],
                 labels=meta["labels"],
+                faults=[tuple(f) for f in meta["faults"]],
                 asset_ids=meta["asset_ids"],
                 asset_types=meta["asset_types"],
                 logs=[tuple(LogRow(*r) for r in lines) for lines in meta["logs"]],
@@ -181,7 +196,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
             )
     table = read_windows(directory, spec, every)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {k: getattr(table, k) for k in ("labels", "asset_ids", "asset_types", "logs", "sources")}
+    meta = {k: getattr(table, k) for k in ("labels", "faults", "asset_ids", "asset_types", "logs", "sources")}
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(
         tmp,

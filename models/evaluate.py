@@ -27,7 +27,7 @@ import numpy as np
 
 from models.bundle import bundle_bytes
 from models.data import labelled_windows
-from models.metrics import summary
+from models.metrics import credit_overlaps, summary
 from models.runtime import Bundle, Predictor
 from models.windowing import Window
 
@@ -36,17 +36,18 @@ TIMED_WINDOWS = 200
 
 def _truth(
     directories: Sequence[Path], bundle: Bundle, limit: int | None
-) -> tuple[list[Window], list[str], np.ndarray, np.ndarray]:
-    windows, labels, ttf, source = [], [], [], []
+) -> tuple[list[Window], list[str], list[tuple[str, ...]], np.ndarray, np.ndarray]:
+    windows, labels, faults, ttf, source = [], [], [], [], []
     for d, directory in enumerate(directories):
-        for window, label, hours in labelled_windows(Path(directory), bundle.spec):
+        for window, label, hours, present in labelled_windows(Path(directory), bundle.spec):
             windows.append(window)
             labels.append(label)
+            faults.append(present)
             ttf.append(np.nan if hours is None else hours)
             source.append(d)
             if limit is not None and len(windows) >= limit:
-                return windows, labels, np.asarray(ttf), np.asarray(source)
-    return windows, labels, np.asarray(ttf), np.asarray(source, dtype=np.int64)
+                return windows, labels, faults, np.asarray(ttf), np.asarray(source, dtype=np.int64)
+    return windows, labels, faults, np.asarray(ttf), np.asarray(source, dtype=np.int64)
 
 
 def evaluate(
@@ -54,7 +55,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Every number `model evaluate --json` prints."""
     predictor = Predictor(bundle, threads=threads)
-    windows, truth, true_ttf, source = _truth(directories, bundle, limit)
+    windows, truth, present, true_ttf, source = _truth(directories, bundle, limit)
     labels = list(bundle.labels) + sorted({t for t in truth if t not in bundle.labels})  # unknown faults count as misses
     k = len(labels)
     probs = np.zeros((len(windows), k))
@@ -67,7 +68,11 @@ def evaluate(
             anomaly[i] = out.anomaly_score
             pred_ttf[i] = np.nan if out.ttf_hours is None else out.ttf_hours
             ran[i] = out.running
-    y = np.array([labels.index(t) for t in truth], dtype=np.int64)
+    y = credit_overlaps(
+        np.array([labels.index(t) for t in truth], dtype=np.int64),
+        probs.argmax(axis=1),
+        [[labels.index(f) for f in faults] for faults in present],
+    )
     result: dict[str, Any] = {"model_version": bundle.version, "datasets": [str(d) for d in directories], "labels": labels}
     result.update(summary(y[ran], probs[ran], anomaly[ran], true_ttf[ran], pred_ttf[ran], labels))
     everything = summary(y, probs, anomaly, true_ttf, pred_ttf, labels)

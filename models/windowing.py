@@ -29,6 +29,9 @@ from models.derived import derive
 STATS = ("mean", "std", "min", "max")
 """The per-step statistics of each channel, in the order of Window.stats' last axis."""
 
+REFERENCE_CLIP = 3.0
+"""Largest deviation, in reference standard deviations, that one step folds into a warm reference."""
+
 _LEVEL_RANK = {"DEBUG": 0, "INFO": 1, "NOTICE": 2, "WARNING": 3, "ALARM": 4, "ERROR": 5, "CRITICAL": 6}
 
 
@@ -306,10 +309,10 @@ class AssetWindower:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = self._sum[slots] / count  # (k, channels), nan where no sample
             std = np.sqrt(np.maximum(self._sumsq[slots] / count - mean * mean, 0.0))
-        if self._run_column is not None:
-            speed = mean[:, self._run_column]
-            running = (count[:, self._run_column] > 0) & (speed > spec.running_min)
-            mean, std, count = mean[running], std[running], count[running]  # a stopped machine is not its own baseline
+        if self._run_column is not None:  # only steps that ran throughout: no start, coast-down or standstill
+            slowest = self._min[slots, self._run_column]
+            running = (count[:, self._run_column] > 0) & (slowest > spec.running_min)
+            mean, std, count = mean[running], std[running], count[running]
         if not len(mean):
             return
         for k in range(len(mean)):
@@ -321,12 +324,20 @@ class AssetWindower:
                 self._ew_update(self._refd_mean, self._refd_var, self._refd_seen_s, values[k], np.isfinite(values[k]))
 
     def _ew_update(self, ref_mean: np.ndarray, ref_var: np.ndarray, seen_s: np.ndarray, x: np.ndarray, seen: np.ndarray) -> None:
-        """One step of an exponentially weighted mean and variance, in place, where ``seen``."""
+        """One step of a robust exponentially weighted mean and variance, in place, where ``seen``.
+
+        Once warm (``reference_min_s`` seen), a step's deviation enters at most REFERENCE_CLIP
+        standard deviations: a transient (a restart's cold winding) cannot inflate the spread
+        for hours, and a developing fault is absorbed only slowly, so it keeps standing out.
+        """
         first_seen = seen & (seen_s == 0)
         ref_mean[first_seen] = x[first_seen]
         update = seen & ~first_seen
         a = self._ref_alpha
         delta = np.where(update, x - ref_mean, 0.0)
+        warm = seen_s >= self.spec.reference_min_s
+        limit = REFERENCE_CLIP * np.maximum(np.sqrt(ref_var), 1e-6 + 1e-3 * np.abs(ref_mean))
+        delta = np.where(warm, np.clip(delta, -limit, limit), delta)
         ref_mean += a * delta
         ref_var[:] = np.where(update, (1.0 - a) * (ref_var + a * delta * delta), ref_var)
         seen_s[seen] += self.spec.step_s

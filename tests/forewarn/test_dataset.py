@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from forewarn.contracts import NORMAL, DatasetMeta, FaultEpisode, LogRecord, Telemetry
-from forewarn.dataset import DatasetWriter, iter_messages, label_at, read_labels, read_meta
+from forewarn.dataset import DatasetWriter, faults_at, iter_messages, label_at, read_labels, read_meta
 from forewarn.errors import DatasetError
 
 T0 = 1_767_225_600.0
@@ -65,3 +65,14 @@ def test_label_at_prefers_the_fault_that_fails_first() -> None:
     assert label_at(episodes, "a", T0 + 5) == ("imbalance", None)
     assert label_at(episodes, "a", T0 + 10) == ("overheating", 1.0)
     assert label_at(episodes, "b", T0 + 10) == (NORMAL, None)
+
+
+def test_faults_at_lists_every_overlapping_fault_the_label_first() -> None:
+    episodes = [
+        FaultEpisode(asset_id="a", fault="imbalance", onset=T0, failure=None),
+        FaultEpisode(asset_id="a", fault="overheating", onset=T0 + 10, failure=T0 + 3610),
+    ]
+    assert faults_at(episodes, "a", T0 - 1) == ()
+    assert faults_at(episodes, "a", T0 + 5) == ("imbalance",)
+    assert faults_at(episodes, "a", T0 + 10) == ("overheating", "imbalance")
+    assert faults_at(episodes, "a", T0 + 10)[0] == label_at(episodes, "a", T0 + 10)[0]
