@@ -24,7 +24,7 @@ from forewarn.contracts import FaultEpisode
 from forewarn.dataset import LABELS, MESSAGES, faults_at, iter_messages, label_at, read_labels, read_meta
 from models.windowing import Window, WindowSpec, windows_from_messages
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 
 
 class LogRow(NamedTuple):

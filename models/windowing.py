@@ -30,7 +30,10 @@ STATS = ("mean", "std", "min", "max")
 """The per-step statistics of each channel, in the order of Window.stats' last axis."""
 
 REFERENCE_CLIP = 3.0
-"""Largest deviation, in reference standard deviations, that one step folds into a warm reference."""
+"""Largest deviation, in reference standard deviations, that one step folds into a warm derived reference's mean."""
+REFERENCE_VAR_CLIP = 1.5
+"""The same for its variance: under a persistent deviation the spread then grows by about 1.25 a per step
+(a = step_s / reference_s), not 8 a, so a fault hours long does not hide itself in its own spread."""
 
 _LEVEL_RANK = {"DEBUG": 0, "INFO": 1, "NOTICE": 2, "WARNING": 3, "ALARM": 4, "ERROR": 5, "CRITICAL": 6}
 
@@ -316,30 +319,39 @@ class AssetWindower:
         if not len(mean):
             return
         for k in range(len(mean)):
-            self._ew_update(self._ref_mean, self._ref_var, self._ref_seen_s, mean[k], count[k] > 0)
+            self._ew_update(self._ref_mean, self._ref_var, self._ref_seen_s, mean[k], count[k] > 0, robust=False)
         if spec.reference_derived:
             stats = np.stack([mean, std, mean, mean], axis=-1)[None]  # (1, k, channels, 4): derive reads mean and std
             values = derive(spec.reference_derived, spec.channels, stats, count[None])[0]  # (k, D), nan where undefined
             for k in range(len(values)):
-                self._ew_update(self._refd_mean, self._refd_var, self._refd_seen_s, values[k], np.isfinite(values[k]))
+                self._ew_update(
+                    self._refd_mean, self._refd_var, self._refd_seen_s, values[k], np.isfinite(values[k]), robust=True
+                )
 
-    def _ew_update(self, ref_mean: np.ndarray, ref_var: np.ndarray, seen_s: np.ndarray, x: np.ndarray, seen: np.ndarray) -> None:
-        """One step of a robust exponentially weighted mean and variance, in place, where ``seen``.
+    def _ew_update(
+        self, ref_mean: np.ndarray, ref_var: np.ndarray, seen_s: np.ndarray, x: np.ndarray, seen: np.ndarray, robust: bool
+    ) -> None:
+        """One step of an exponentially weighted mean and variance, in place, where ``seen``.
 
-        Once warm (``reference_min_s`` seen), a step's deviation enters at most REFERENCE_CLIP
-        standard deviations: a transient (a restart's cold winding) cannot inflate the spread
-        for hours, and a developing fault is absorbed only slowly, so it keeps standing out.
+        ``robust`` (derived features, which are load-normalised and so should hold still): once
+        warm (``reference_min_s`` seen), a step moves the mean by at most REFERENCE_CLIP standard
+        deviations and the variance by at most REFERENCE_VAR_CLIP, so a transient (a restart's
+        cold winding) cannot inflate the spread for hours and a developing fault is absorbed
+        only slowly and keeps standing out. Raw channels swing with load: plain EW statistics.
         """
         first_seen = seen & (seen_s == 0)
         ref_mean[first_seen] = x[first_seen]
         update = seen & ~first_seen
         a = self._ref_alpha
         delta = np.where(update, x - ref_mean, 0.0)
-        warm = seen_s >= self.spec.reference_min_s
-        limit = REFERENCE_CLIP * np.maximum(np.sqrt(ref_var), 1e-6 + 1e-3 * np.abs(ref_mean))
-        delta = np.where(warm, np.clip(delta, -limit, limit), delta)
+        delta_var = delta
+        if robust:
+            warm = seen_s >= self.spec.reference_min_s
+            sd = np.maximum(np.sqrt(ref_var), 1e-6 + 1e-3 * np.abs(ref_mean))
+            delta = np.where(warm, np.clip(delta, -REFERENCE_CLIP * sd, REFERENCE_CLIP * sd), delta)
+            delta_var = np.where(warm, np.clip(delta, -REFERENCE_VAR_CLIP * sd, REFERENCE_VAR_CLIP * sd), delta)
         ref_mean += a * delta
-        ref_var[:] = np.where(update, (1.0 - a) * (ref_var + a * delta * delta), ref_var)
+        ref_var[:] = np.where(update, (1.0 - a) * (ref_var + a * delta_var * delta_var), ref_var)
         seen_s[seen] += self.spec.step_s
 
     def _reference(self, mean: np.ndarray, var: np.ndarray, seen_s: np.ndarray) -> np.ndarray:
