@@ -24,7 +24,7 @@ from forewarn.contracts import FaultEpisode
 from forewarn.dataset import LABELS, MESSAGES, faults_at, iter_messages, label_at, read_labels, read_meta
 from models.windowing import Window, WindowSpec, windows_from_messages
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 
 class LogRow(NamedTuple):
@@ -44,7 +44,7 @@ class WindowTable:
     ends: np.ndarray  # (N,) float64
     ttf_hours: np.ndarray  # (N,) float32, NaN when unknown
     labels: list[str]
-    faults: list[tuple[str, ...]]  # every fault present at the window's end, the label first (overlaps)
+    truths: list[tuple[str, ...]]  # every right answer for the window, the label first (Labelled.truths)
     asset_ids: list[str]
     asset_types: list[str | None]
     logs: list[tuple[LogRow, ...]]
@@ -64,7 +64,7 @@ class WindowTable:
             ends=self.ends[index],
             ttf_hours=self.ttf_hours[index],
             labels=[self.labels[i] for i in idx],
-            faults=[self.faults[i] for i in idx],
+            truths=[self.truths[i] for i in idx],
             asset_ids=[self.asset_ids[i] for i in idx],
             asset_types=[self.asset_types[i] for i in idx],
             logs=[self.logs[i] for i in idx],
@@ -92,7 +92,7 @@ class WindowTable:
             ends=np.concatenate([t.ends for t in tables]),
             ttf_hours=np.concatenate([t.ttf_hours for t in tables]),
             labels=[x for t in tables for x in t.labels],
-            faults=[x for t in tables for x in t.faults],
+            truths=[x for t in tables for x in t.truths],
             asset_ids=[x for t in tables for x in t.asset_ids],
             asset_types=[x for t in tables for x in t.asset_types],
             logs=[x for t in tables for x in t.logs],
@@ -107,31 +107,50 @@ class Labelled(NamedTuple):
     window: Window
     label: str
     ttf_hours: float | None
-    faults: tuple[str, ...]
-    """Every fault present at the window's end, the label first: overlapping faults are all true."""
+    truths: tuple[str, ...]
+    """Every answer that is right for this window, the label first. Besides the label: another fault
+    covering the window's end (faults overlap), a fault that has begun but is not yet labelled
+    (simulator data, whose meta.json knows when each fault started before its P point), and a
+    fault that failed inside the window (its data still show it). Evaluation credits any of them."""
 
 
 def labelled_windows(directory: Path, spec: WindowSpec) -> Iterator[Labelled]:
-    """Every window of a dataset directory with its label, hours to failure and every fault present."""
+    """Every window of a dataset directory with its label, hours to failure and every right answer."""
     episodes: dict[str, list[FaultEpisode]] = defaultdict(list)
     for episode in read_labels(directory):
         episodes[episode.asset_id].append(episode)
-    types = read_meta(directory).assets
+    meta = read_meta(directory)
+    types = meta.assets
+    incipient = _incipient(meta.extra.get("episodes", []))
     for window in windows_from_messages(iter_messages(directory), spec):
         if window.asset_type is None and types.get(window.asset_id):
             window = replace(window, asset_type=types[window.asset_id])
-        label, ttf = label_at(episodes[window.asset_id], window.asset_id, window.end)
-        yield Labelled(window, label, ttf, faults_at(episodes[window.asset_id], window.asset_id, window.end))
+        mine = episodes[window.asset_id]
+        label, ttf = label_at(mine, window.asset_id, window.end)
+        truths = [label, *faults_at(mine, window.asset_id, window.end)]
+        truths += [f for begun, shown, f in incipient[window.asset_id] if begun <= window.end < shown]
+        truths += [e.fault for e in mine if e.failure is not None and window.start <= e.failure < window.end]
+        yield Labelled(window, label, ttf, tuple(dict.fromkeys(truths)))
+
+
+def _incipient(described: list[dict[str, object]]) -> dict[str, list[tuple[float, float, str]]]:
+    """Per asset, (initiation, P point, fault) of the episodes meta.json describes (the simulator's extra)."""
+    out: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    for e in described:
+        begun, shown = e.get("initiation"), e.get("detectable")
+        if isinstance(begun, int | float) and isinstance(shown, int | float):
+            out[str(e["asset_id"])].append((float(begun), float(shown), str(e["fault"])))
+    return out
 
 
 def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTable:
     """Every ``every``-th window of each asset (windows overlap heavily; training needs fewer of them)."""
     stats, counts, ends, ttfs, labels, ids, types, logs, refs, drefs = [], [], [], [], [], [], [], [], [], []
-    faults: list[tuple[str, ...]] = []
+    truths: list[tuple[str, ...]] = []
     c, d = len(spec.channels), len(spec.reference_derived)
     no_reference = np.full((c, 2), np.nan, dtype=np.float32)
     no_derived = np.full((d, 2), np.nan, dtype=np.float32)
-    for window, label, ttf, present in labelled_windows(directory, spec):
+    for window, label, ttf, right in labelled_windows(directory, spec):
         hop_index = round(window.end / spec.hop_s)
         if hop_index % every:
             continue
@@ -142,7 +161,7 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
         ends.append(window.end)
         ttfs.append(np.nan if ttf is None else ttf)
         labels.append(label)
-        faults.append(present)
+        truths.append(right)
         ids.append(window.asset_id)
         types.append(window.asset_type)
         logs.append(tuple(LogRow(r.ts, r.level, r.text) for r in window.logs))
@@ -152,7 +171,7 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
         ends=np.asarray(ends, dtype=np.float64),
         ttf_hours=np.asarray(ttfs, dtype=np.float32),
         labels=labels,
-        faults=faults,
+        truths=truths,
         asset_ids=ids,
         asset_types=types,
         logs=logs,
@@ -185,7 +204,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
                 ends=z["ends"],
                 ttf_hours=z["ttf_hours"],
                 labels=meta["labels"],
-                faults=[tuple(f) for f in meta["faults"]],
+                truths=[tuple(f) for f in meta["truths"]],
                 asset_ids=meta["asset_ids"],
                 asset_types=meta["asset_types"],
                 logs=[tuple(LogRow(*r) for r in lines) for lines in meta["logs"]],
@@ -196,7 +215,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
             )
     table = read_windows(directory, spec, every)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {k: getattr(table, k) for k in ("labels", "faults", "asset_ids", "asset_types", "logs", "sources")}
+    meta = {k: getattr(table, k) for k in ("labels", "truths", "asset_ids", "asset_types", "logs", "sources")}
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(
         tmp,

@@ -27,7 +27,7 @@ import numpy as np
 
 from models.bundle import bundle_bytes
 from models.data import labelled_windows
-from models.metrics import credit_overlaps, summary
+from models.metrics import credit_any_truth, summary
 from models.runtime import Bundle, Predictor
 from models.windowing import Window
 
@@ -37,17 +37,17 @@ TIMED_WINDOWS = 200
 def _truth(
     directories: Sequence[Path], bundle: Bundle, limit: int | None
 ) -> tuple[list[Window], list[str], list[tuple[str, ...]], np.ndarray, np.ndarray]:
-    windows, labels, faults, ttf, source = [], [], [], [], []
+    windows, labels, truths, ttf, source = [], [], [], [], []
     for d, directory in enumerate(directories):
-        for window, label, hours, present in labelled_windows(Path(directory), bundle.spec):
+        for window, label, hours, right in labelled_windows(Path(directory), bundle.spec):
             windows.append(window)
             labels.append(label)
-            faults.append(present)
+            truths.append(right)
             ttf.append(np.nan if hours is None else hours)
             source.append(d)
             if limit is not None and len(windows) >= limit:
-                return windows, labels, faults, np.asarray(ttf), np.asarray(source, dtype=np.int64)
-    return windows, labels, faults, np.asarray(ttf), np.asarray(source, dtype=np.int64)
+                return windows, labels, truths, np.asarray(ttf), np.asarray(source, dtype=np.int64)
+    return windows, labels, truths, np.asarray(ttf), np.asarray(source, dtype=np.int64)
 
 
 def evaluate(
@@ -55,8 +55,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """Every number `model evaluate --json` prints."""
     predictor = Predictor(bundle, threads=threads)
-    windows, truth, present, true_ttf, source = _truth(directories, bundle, limit)
-    labels = list(bundle.labels) + sorted({t for t in truth if t not in bundle.labels})  # unknown faults count as misses
+    windows, truth, right, true_ttf, source = _truth(directories, bundle, limit)
+    labels = list(bundle.labels) + sorted(
+        {t for ts in right for t in ts if t not in bundle.labels}
+    )  # unknown faults count as misses
     k = len(labels)
     probs = np.zeros((len(windows), k))
     anomaly = np.zeros(len(windows))
@@ -68,10 +70,10 @@ def evaluate(
             anomaly[i] = out.anomaly_score
             pred_ttf[i] = np.nan if out.ttf_hours is None else out.ttf_hours
             ran[i] = out.running
-    y = credit_overlaps(
+    y = credit_any_truth(
         np.array([labels.index(t) for t in truth], dtype=np.int64),
         probs.argmax(axis=1),
-        [[labels.index(f) for f in faults] for faults in present],
+        [[labels.index(t) for t in ts] for ts in right],
     )
     result: dict[str, Any] = {"model_version": bundle.version, "datasets": [str(d) for d in directories], "labels": labels}
     result.update(summary(y[ran], probs[ran], anomaly[ran], true_ttf[ran], pred_ttf[ran], labels))

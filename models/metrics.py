@@ -85,15 +85,16 @@ def ttf_error(true_hours: np.ndarray, pred_hours: np.ndarray) -> dict[str, Any]:
     }
 
 
-def credit_overlaps(y_true: np.ndarray, y_pred: np.ndarray, present: Sequence[Sequence[int]]) -> np.ndarray:
-    """The truth to score against: where faults overlap, a prediction naming any present fault is right.
+def credit_any_truth(y_true: np.ndarray, y_pred: np.ndarray, truths: Sequence[Sequence[int]]) -> np.ndarray:
+    """The truth to score against: a prediction naming any right answer of its window is right.
 
-    ``present[i]`` lists the classes true at window i (every fault covering it; empty or just
-    the label when there is one truth). A window with two faults has two right answers, and a
-    single-label metric would otherwise call the model wrong for naming the other one.
+    ``truths[i]`` lists the classes that are right for window i (``models.data.Labelled.truths``:
+    the label, and other faults present); with one entry or none, the label stands. A window
+    with two faults has two right answers, and a single-label metric would otherwise call the
+    model wrong for naming the other one.
     """
     y = np.array(y_true, copy=True)
-    for i, classes in enumerate(present):
+    for i, classes in enumerate(truths):
         if len(classes) > 1 and y_pred[i] in classes:
             y[i] = y_pred[i]
     return y

@@ -35,7 +35,7 @@ from models.errors import TrainingError
 from models.evaluate import evaluate
 from models.export import export_onnx, latency, quantize_dynamic_int8, quantize_static_int8, run_onnx
 from models.features import Features
-from models.metrics import credit_overlaps, summary
+from models.metrics import credit_any_truth, summary
 from models.model import SLM
 from models.prepare import Prepared, prepare
 from models.pretrained import load_minilm, project_embeddings, teacher_config
@@ -95,7 +95,7 @@ class Pipeline:
             feats = Features(feats.sensors, vocab_map[feats.tokens], feats.line_index)
         out = run_onnx(onnx_path, feats, batch=1 if name == "int8_dynamic" else 256)  # as the runtime runs it
         ttf = np.expm1(p.val.ttf[sub])
-        y = credit_overlaps(p.val.y[sub], out["probabilities"].argmax(axis=1), [p.val_present[i] for i in sub])
+        y = credit_any_truth(p.val.y[sub], out["probabilities"].argmax(axis=1), [p.val_truths[i] for i in sub])
         ran = p.val_running[sub]
         everything = summary(y, out["probabilities"], out["anomaly"], ttf, np.expm1(out["ttf_log_hours"]), p.labels)
         pred_ttf = np.expm1(out["ttf_log_hours"][ran])

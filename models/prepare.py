@@ -41,7 +41,7 @@ class Prepared:
     val_features: Features
     train_features: Features
     val_running: np.ndarray  # (N_val,) bool: the machine ran in most of the window
-    val_present: list[list[int]]  # classes present in each validation window (overlapping faults)
+    val_truths: list[list[int]]  # every right class of each validation window, the label first
     facts: dict[str, object]
 
 
@@ -158,9 +158,9 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
         "vocabulary": len(full_ids),
     }
     val_running = running(spec.channels, val_t.stats, val_t.counts)
-    val_present = [[labels.index(f) for f in faults if f in labels] for faults in val_t.faults]
+    val_truths = [[labels.index(t) for t in ts if t in labels] for ts in val_t.truths]
     return Prepared(
-        spec, feats, labels, normaliser, tokenizer_json, full_ids, train_a, val_a, val_f, train_f, val_running, val_present, facts
+        spec, feats, labels, normaliser, tokenizer_json, full_ids, train_a, val_a, val_f, train_f, val_running, val_truths, facts
     )
 
 

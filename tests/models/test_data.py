@@ -1,0 +1,29 @@
+"""An engineer evaluates on simulator data: a window's right answers are its label plus every fault truly present in it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from models.data import labelled_windows
+from models.windowing import WindowSpec
+from tests.models.synthetic import CHANNELS, T0, write_dataset
+
+SPEC = WindowSpec(channels=CHANNELS, length_s=600.0, hop_s=60.0, steps=10, grace_s=10.0)
+
+
+def test_truths_add_incipient_and_just_failed_faults_to_the_label(tmp_path: Path) -> None:
+    directory = write_dataset(tmp_path / "d", seconds=4800)
+    meta = json.loads((directory / "meta.json").read_text())
+    # P-1's imbalance began (invisibly) 10 minutes before its labelled P point at +1800 s; it fails at +3600 s.
+    meta["extra"] = {"episodes": [{"asset_id": "P-1", "fault": "imbalance", "initiation": T0 + 1200, "detectable": T0 + 1800}]}
+    (directory / "meta.json").write_text(json.dumps(meta))
+    by_end = {(w.window.asset_id, w.window.end - T0): w for w in labelled_windows(directory, SPEC)}
+    early = by_end[("P-1", 1500.0)]
+    assert early.label == "normal" and early.truths == ("normal", "imbalance"), "begun, not yet labelled: both right"
+    assert by_end[("P-1", 1140.0)].truths == ("normal",), "before it began: only normal"
+    assert by_end[("P-1", 2400.0)].truths == ("imbalance",)
+    after = by_end[("P-1", 3900.0)]
+    assert after.label == "normal" and after.truths == ("normal", "imbalance"), "the window still holds the failing machine"
+    assert by_end[("P-1", 4260.0)].truths == ("normal",), "a whole window after the failure: healthy again"
+    assert by_end[("P-2", 2400.0)].truths == ("normal",)
