@@ -24,7 +24,7 @@ from forewarn.contracts import FaultEpisode
 from forewarn.dataset import LABELS, MESSAGES, faults_at, iter_messages, label_at, read_labels, read_meta
 from models.windowing import Window, WindowSpec, windows_from_messages
 
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 
 
 class LogRow(NamedTuple):
@@ -52,6 +52,7 @@ class WindowTable:
     sources: list[str]
     reference: np.ndarray  # (N, C, 2) float32 [mean, std] of the asset's running reference, NaN when none
     reference_derived: np.ndarray  # (N, D, 2) float32, the same for spec.reference_derived (D may be 0)
+    lagged: np.ndarray  # (N, steps, L) float32 lagged mean squares of spec.lagged (L may be 0)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -72,6 +73,7 @@ class WindowTable:
             sources=list(self.sources),
             reference=self.reference[index],
             reference_derived=self.reference_derived[index],
+            lagged=self.lagged[index],
         )
 
     def select_channels(self, keep: np.ndarray) -> WindowTable:
@@ -100,6 +102,7 @@ class WindowTable:
             sources=sources,
             reference=np.concatenate([t.reference for t in tables]),
             reference_derived=np.concatenate([t.reference_derived for t in tables]),
+            lagged=np.concatenate([t.lagged for t in tables]),
         )
 
 
@@ -150,12 +153,15 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
     c, d = len(spec.channels), len(spec.reference_derived)
     no_reference = np.full((c, 2), np.nan, dtype=np.float32)
     no_derived = np.full((d, 2), np.nan, dtype=np.float32)
+    no_lag = np.full((spec.steps, len(spec.lagged)), np.nan, dtype=np.float32)
+    lags = []
     for window, label, ttf, right in labelled_windows(directory, spec):
         hop_index = round(window.end / spec.hop_s)
         if hop_index % every:
             continue
         refs.append(no_reference if window.reference is None else window.reference)
         drefs.append(no_derived if window.reference_derived is None else window.reference_derived)
+        lags.append(no_lag if window.lagged is None else window.lagged)
         stats.append(window.stats)
         counts.append(window.counts)
         ends.append(window.end)
@@ -179,6 +185,7 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
         sources=[str(Path(directory).resolve())],
         reference=np.stack(refs) if refs else np.zeros((0, c, 2), np.float32),
         reference_derived=np.stack(drefs) if drefs else np.zeros((0, d, 2), np.float32),
+        lagged=np.stack(lags) if lags else np.zeros((0, spec.steps, len(spec.lagged)), np.float32),
     )
 
 
@@ -212,6 +219,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
                 sources=meta["sources"],
                 reference=z["reference"],
                 reference_derived=z["reference_derived"],
+                lagged=z["lagged"],
             )
     table = read_windows(directory, spec, every)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,6 +234,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
         source=table.source,
         reference=table.reference,
         reference_derived=table.reference_derived,
+        lagged=table.lagged,
         meta=np.array(json.dumps(meta)),
     )
     tmp.replace(path)

@@ -5,7 +5,8 @@ combinations that a per-channel z-score cannot express: the spread of the three 
 currents, temperature rises over ambient, vibration bands normalised by running speed (1x
 grows with speed squared, bearing and high-frequency bands with speed to the 1.5), band
 ratios (2x/1x and axial/1x for misalignment, BPFO/BPFI for which race), flow and head per
-speed, winding rise per current squared (cooling), and erratic 1x (looseness).
+speed, winding rise per current squared (cooling; also per *lagged* current squared, which a
+winding's thermal lag makes the steady one: models.lag), and erratic 1x (looseness).
 
 A feature whose inputs the asset lacks, or that is undefined in a step (a stopped machine
 has no speed to normalise by), is NaN and masked downstream. Channel names are those of the
@@ -72,6 +73,17 @@ def _cooling(g: Getter) -> np.ndarray:
     return _log(np.maximum(rise, 0.1) / (current * current))
 
 
+LAGGED = "~lagged_square"
+"""Suffix of a channel name whose getter values are its lagged mean square (models.lag, Window.lagged)."""
+
+
+def _lagged_cooling(g: Getter) -> np.ndarray:
+    """Winding rise per lagged current squared: holds still through load changes and restarts, moves when cooling fails."""
+    heat = np.mean([g(f"current_l{i}_a{LAGGED}", MEAN) for i in (1, 2, 3)], axis=0)
+    rise = g("winding_temp_c", MEAN) - g("ambient_temp_c", MEAN)
+    return _log(np.maximum(rise, 0.1) / heat)
+
+
 def _head(g: Getter) -> np.ndarray:
     return np.asarray((g("discharge_pressure_bar", MEAN) - g("suction_pressure_bar", MEAN)) / _speed(g) ** 2)
 
@@ -97,16 +109,34 @@ DERIVED: dict[str, Callable[[Getter], np.ndarray]] = {
     "log_1x_cv": _cv("band_1x_mm_s"),
     "log_current_cv": _cv("current_l1_a"),
     "log_flow_cv": _cv("flow_m3_h"),
+    "log_winding_rise_per_lagged_current2": _lagged_cooling,
 }
 """Name -> formula over step statistics. Names are saved in the bundle; never change a formula under a name."""
 
 
-def getter(channels: tuple[str, ...], stats: np.ndarray, counts: np.ndarray) -> Getter:
-    """Access (N, steps) values of one statistic of one channel; NaN where missing or not in the spec."""
+LAGGED_CHANNELS = ("current_l1_a", "current_l2_a", "current_l3_a")
+"""The channels whose lagged mean square derived features read (WindowSpec.lagged)."""
+
+
+def getter(
+    channels: tuple[str, ...],
+    stats: np.ndarray,
+    counts: np.ndarray,
+    lagged: np.ndarray | None = None,
+    lagged_channels: tuple[str, ...] = (),
+) -> Getter:
+    """Access (N, steps) values of one statistic of one channel; NaN where missing or not in the spec.
+
+    ``channel + LAGGED`` reads the lagged mean square of a lagged channel (any statistic).
+    """
     index = {c: i for i, c in enumerate(channels)}
+    lag_index = {c + LAGGED: i for i, c in enumerate(lagged_channels)} if lagged is not None else {}
     n, steps = stats.shape[:2]
 
     def get(channel: str, stat: int) -> np.ndarray:
+        if channel in lag_index:
+            assert lagged is not None
+            return lagged[:, :, lag_index[channel]].astype(np.float64)
         i = index.get(channel)
         if i is None:
             return np.full((n, steps), np.nan)
@@ -115,9 +145,16 @@ def getter(channels: tuple[str, ...], stats: np.ndarray, counts: np.ndarray) -> 
     return get
 
 
-def derive(names: tuple[str, ...], channels: tuple[str, ...], stats: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """stats (N, steps, C, 4), counts (N, steps, C) -> (N, steps, D) float64, NaN where undefined."""
-    g = getter(channels, stats, counts)
+def derive(
+    names: tuple[str, ...],
+    channels: tuple[str, ...],
+    stats: np.ndarray,
+    counts: np.ndarray,
+    lagged: np.ndarray | None = None,
+    lagged_channels: tuple[str, ...] = (),
+) -> np.ndarray:
+    """stats (N, steps, C, 4), counts (N, steps, C), lagged (N, steps, L) -> (N, steps, D) float64, NaN where undefined."""
+    g = getter(channels, stats, counts, lagged, lagged_channels)
     n, steps = stats.shape[:2]
     out = np.full((n, steps, len(names)), np.nan)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):

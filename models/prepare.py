@@ -19,7 +19,7 @@ import numpy as np
 
 from forewarn.contracts import NORMAL, SIMULATED_FAULTS
 from models.data import WindowTable, dataset_channels, load_tables
-from models.derived import DERIVED, running
+from models.derived import DERIVED, LAGGED_CHANNELS, running
 from models.errors import TrainingError
 from models.features import Features, FeatureSpec, Featuriser, Normaliser
 from models.profiles import Profile
@@ -57,6 +57,8 @@ def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
         reference_s=prof.reference_s,
         running_channel="speed_rpm" if "speed_rpm" in channels else None,
         reference_derived=tuple(DERIVED) if prof.derived and prof.derived_reference and prof.reference_s > 0 else (),
+        lagged=tuple(c for c in LAGGED_CHANNELS if c in channels) if prof.derived and prof.lag_s > 0 else (),
+        lag_s=prof.lag_s if prof.lag_s > 0 else 900.0,
     )
 
 
@@ -135,7 +137,16 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
         train_idx = np.sort(rng.choice(train_idx, prof.max_windows, replace=False))
     train_t, val_t = table.take(train_idx), table.take(val_idx)
     y_train = np.array([labels.index(x) for x in train_t.labels])
-    normaliser = Normaliser.fit(channels, train_t.stats, train_t.counts, train_t.asset_types, y_train == 0, feats.derived)
+    normaliser = Normaliser.fit(
+        channels,
+        train_t.stats,
+        train_t.counts,
+        train_t.asset_types,
+        y_train == 0,
+        feats.derived,
+        lagged=train_t.lagged,
+        lagged_channels=spec.lagged,
+    )
     texts = [log_text(r.level, r.text) for lines in train_t.logs for r in lines]
     tokenizer_json, full_ids = trim_vocabulary(base_tokenizer_path().read_text(), texts)
     tok_path = run_dir / "tokenizer.json"
@@ -170,7 +181,7 @@ def _featurise(featuriser: Featuriser, table: WindowTable, labels: tuple[str, ..
             f = Features(z["sensors"], z["tokens"], z["line_index"])
             return Arrays(f.sensors, f.tokens, z["y"], z["ttf"]), f
     types = featuriser.type_indices(table.asset_types)
-    sensors = featuriser.sensors(table.stats, table.counts, types, table.reference, table.reference_derived)
+    sensors = featuriser.sensors(table.stats, table.counts, types, table.reference, table.reference_derived, table.lagged)
     tokens, line_index = featuriser.log_tokens(table.logs)
     y = np.array([labels.index(x) for x in table.labels], dtype=np.int64)
     ttf = np.log1p(table.ttf_hours.astype(np.float32))

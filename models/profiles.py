@@ -33,6 +33,9 @@ class Profile:
     derived_reference: bool = True
     """Keep the derived features in the running reference too (WindowSpec.reference_derived), so their
     drift is measured in the asset's own spread rather than the spread between machines."""
+    lag_s: float = 900.0
+    """Time constant of the lagged phase-current heating (WindowSpec.lag_s, models.lag) that the winding
+    rise is divided by (a winding's thermal lag); 0: no lagged feature."""
     max_windows: int = 100_000
     """Cap on training windows (a random subsample beyond it)."""
     val_fraction: float = 0.15

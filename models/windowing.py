@@ -25,6 +25,7 @@ import numpy as np
 
 from forewarn.contracts import LogRecord, Telemetry, Waveform
 from models.derived import derive
+from models.lag import Lag
 
 STATS = ("mean", "std", "min", "max")
 """The per-step statistics of each channel, in the order of Window.stats' last axis."""
@@ -64,6 +65,10 @@ class WindowSpec:
     Load-normalised quantities (winding rise per current squared, 2x/1x) are stable for a healthy
     asset whatever its duty, so a drift against the asset's own history shows where its raw
     channels, swinging with load, cannot."""
+    lagged: tuple[str, ...] = ()
+    """Channels whose per-step mean square is also low-pass filtered across windows with time constant
+    lag_s (models.lag): the heating a winding sees of its phase currents (Window.lagged)."""
+    lag_s: float = 900.0
 
     def __post_init__(self) -> None:
         assert self.channels, "a window needs at least one channel"
@@ -75,6 +80,7 @@ class WindowSpec:
             assert abs(ratio - round(ratio)) < 1e-9, f"{name}={value} must be a multiple of step_s={self.step_s}"
         assert 0.0 <= self.min_coverage <= 1.0, "min_coverage is a fraction"
         assert self.reference_s >= 0 and self.reference_min_s >= 0, "reference times cannot be negative"
+        assert set(self.lagged) <= set(self.channels) and self.lag_s > 0, "lagged channels must be window channels"
 
     @property
     def step_s(self) -> float:
@@ -88,6 +94,7 @@ class WindowSpec:
         values = dict(data)
         values["channels"] = tuple(values["channels"])  # type: ignore[arg-type]
         values["reference_derived"] = tuple(values.get("reference_derived", ()))  # type: ignore[arg-type]
+        values["lagged"] = tuple(values.get("lagged", ()))  # type: ignore[arg-type]
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -114,6 +121,9 @@ class Window:
     reference_derived: np.ndarray | None = None
     """(len(spec.reference_derived), 2) float32 [mean, std] of the asset's per-step derived features
     before the window, NaN where not seen long enough; None when the spec keeps none."""
+    lagged: np.ndarray | None = None
+    """(steps, len(spec.lagged)) float32: each step's mean square of the lagged channels, low-pass
+    filtered over the asset's history up to that step; NaN before any sample; None when the spec lags none."""
 
     @property
     def coverage(self) -> float:
@@ -168,6 +178,8 @@ class AssetWindower:
         self._refd_var = np.zeros(derived)
         self._refd_seen_s = np.zeros(derived)
         self._run_column = self._column.get(spec.running_channel) if spec.running_channel else None
+        self._lag_columns = [self._column[c] for c in spec.lagged]
+        self._lag = Lag(len(spec.lagged), spec.lag_s, spec.step_s) if spec.lagged else None
         self.latest_ts = -math.inf
 
     # ---------------------------------------------------------------- input
@@ -263,8 +275,7 @@ class AssetWindower:
                 continue
             self._next_end_step = end_step + self._hop_steps
             window = self._build(end_step)
-            if self._ref_alpha:  # this window's first hop is history for every later window
-                self._fold_reference(end_step - spec.steps, end_step - spec.steps + self._hop_steps)
+            self._fold_history(end_step - spec.steps, end_step - spec.steps + self._hop_steps)
             if window.coverage < spec.min_coverage:
                 self.counters.sparse_windows += 1
                 continue
@@ -283,6 +294,11 @@ class AssetWindower:
         stats = np.stack([mean, np.sqrt(var), self._min[slots], self._max[slots]], axis=-1)  # (steps, channels, 4)
         stats[empty] = np.nan
         start, end = float((end_step - spec.steps) * spec.step_s), float(end_step * spec.step_s)
+        lagged = None
+        if self._lag is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                squares = self._sumsq[slots][:, self._lag_columns] / count[:, self._lag_columns]  # (steps, L), nan: none
+            lagged = self._lag.run(wanted, squares, commit=False).astype(np.float32)
         return Window(
             site=self.site,
             asset_id=self.asset_id,
@@ -299,11 +315,11 @@ class AssetWindower:
                 if self._ref_alpha and spec.reference_derived
                 else None
             ),
+            lagged=lagged,
         )
 
-    def _fold_reference(self, first: int, stop: int) -> None:
-        """Fold steps [first, stop) into the reference: EW over running steps, per channel with samples."""
-        spec = self.spec
+    def _fold_history(self, first: int, stop: int) -> None:
+        """Fold steps [first, stop), the hop every later window has behind it, into the lag and the reference."""
         steps = np.arange(first, stop, dtype=np.int64)
         slots = steps % self._ring
         held = self._bin[slots] == steps
@@ -312,17 +328,30 @@ class AssetWindower:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = self._sum[slots] / count  # (k, channels), nan where no sample
             std = np.sqrt(np.maximum(self._sumsq[slots] / count - mean * mean, 0.0))
+            squares = self._sumsq[slots][:, self._lag_columns] / count[:, self._lag_columns]
+        lagged = self._lag.run(steps, squares, commit=True) if self._lag is not None else None
+        if self._ref_alpha:
+            self._fold_reference(mean, std, count, slots, lagged)
+
+    def _fold_reference(
+        self, mean: np.ndarray, std: np.ndarray, count: np.ndarray, slots: np.ndarray, lagged: np.ndarray | None
+    ) -> None:
+        """Fold steps into the reference: EW over running steps, per channel with samples."""
+        spec = self.spec
         if self._run_column is not None:  # only steps that ran throughout: no start, coast-down or standstill
             slowest = self._min[slots, self._run_column]
             running = (count[:, self._run_column] > 0) & (slowest > spec.running_min)
             mean, std, count = mean[running], std[running], count[running]
+            lagged = lagged[running] if lagged is not None else None
         if not len(mean):
             return
         for k in range(len(mean)):
             self._ew_update(self._ref_mean, self._ref_var, self._ref_seen_s, mean[k], count[k] > 0, robust=False)
         if spec.reference_derived:
             stats = np.stack([mean, std, mean, mean], axis=-1)[None]  # (1, k, channels, 4): derive reads mean and std
-            values = derive(spec.reference_derived, spec.channels, stats, count[None])[0]  # (k, D), nan where undefined
+            values = derive(  # (k, D), nan where undefined
+                spec.reference_derived, spec.channels, stats, count[None], None if lagged is None else lagged[None], spec.lagged
+            )[0]
             for k in range(len(values)):
                 self._ew_update(
                     self._refd_mean, self._refd_var, self._refd_seen_s, values[k], np.isfinite(values[k]), robust=True

@@ -1,0 +1,64 @@
+"""A motor's load steps: its winding rise per *lagged* current squared holds still, per present current squared it swings."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from forewarn.contracts import Telemetry
+from models.derived import LAGGED_CHANNELS, derive
+from models.lag import Lag
+from models.windowing import WindowSpec, windows_from_messages
+
+T0 = 1_767_225_600.0
+TAU = 900.0
+
+
+def test_lag_is_a_first_order_filter_that_holds_through_gaps_and_restarts_after_long_ones() -> None:
+    lag = Lag(1, time_constant_s=TAU, step_s=30.0)
+    out = lag.run(np.arange(3), np.array([[4.0], [np.nan], [8.0]]), commit=True)
+    keep = math.exp(-30.0 / TAU)
+    assert out[0, 0] == 4.0, "starts in equilibrium at the first value"
+    assert out[1, 0] == 4.0, "no value: the state holds"
+    assert out[2, 0] == pytest.approx(8.0 + (4.0 - 8.0) * keep**2)
+    peek = lag.run(np.array([3]), np.array([[8.0]]), commit=False)
+    assert lag.run(np.array([3]), np.array([[8.0]]), commit=False)[0, 0] == peek[0, 0], "a look-ahead does not move it"
+    assert lag.run(np.array([1000]), np.array([[1.0]]), commit=True)[0, 0] == 1.0, "after a gap longer than tau: restart"
+
+
+def _motor(minutes: int) -> list[Telemetry]:
+    """1 Hz, current stepping 10 A <-> 20 A every 40 min; the winding follows I^2 through a 900 s lag."""
+    messages, winding = [], 20.0 + 0.1 * 100.0
+    for i in range(minutes * 6):
+        ts = [T0 + i * 10 + k for k in range(10)]
+        current = 10.0 if (i // 240) % 2 == 0 else 20.0
+        temps = []
+        for _ in ts:
+            winding += (20.0 + 0.1 * current**2 - winding) * (1 - math.exp(-1.0 / TAU))
+            temps.append(winding)
+        channels = {c: [current] * 10 for c in LAGGED_CHANNELS}
+        channels.update(ambient_temp_c=[20.0] * 10, speed_rpm=[1500.0] * 10, winding_temp_c=temps)
+        messages.append(Telemetry(site="p", asset_id="m", seq=i, timestamps=ts, channels=channels))
+    return messages
+
+
+def test_lagged_cooling_feature_is_steady_through_load_steps() -> None:
+    channels = ("ambient_temp_c", *LAGGED_CHANNELS, "speed_rpm", "winding_temp_c")
+    spec = WindowSpec(channels=channels, length_s=600.0, hop_s=60.0, steps=20, grace_s=30.0, lagged=LAGGED_CHANNELS, lag_s=TAU)
+    assert WindowSpec.from_dict(spec.to_dict()) == spec
+    windows = [w for w in windows_from_messages(_motor(240), spec) if w.start > T0 + 1800]
+    assert windows and all(w.lagged is not None and w.lagged.shape == (20, 3) for w in windows)
+    stats = np.stack([w.stats for w in windows])
+    counts = np.stack([w.counts for w in windows])
+    lagged = np.stack([w.lagged for w in windows])  # type: ignore[misc]
+    names = ("log_winding_rise_per_current2", "log_winding_rise_per_lagged_current2")
+    d = derive(names, channels, stats, counts, lagged, spec.lagged)  # (N, steps, 2)
+    present, steady = d[..., 0], d[..., 1]
+    assert np.nanstd(present) > 0.3, "per present current squared: swings after every load step"
+    assert np.nanstd(steady) < 0.05, "per lagged current squared: holds still"
+    assert np.nanmean(steady) == pytest.approx(math.log(0.1), abs=0.05)
+    assert (
+        derive(names, channels, stats, counts)[..., 1].size and np.isnan(derive(names, channels, stats, counts)[..., 1]).all()
+    ), "no lagged values: undefined, masked downstream"
