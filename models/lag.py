@@ -44,7 +44,8 @@ class Lag:
             seen = np.isfinite(x)
             restart = seen & (~np.isfinite(state) | (step - last > self.max_gap_steps))
             decay = self.keep ** np.clip(step - last, 1, None)
-            state = np.where(restart, x, np.where(seen, x + (state - x) * decay, state))
+            with np.errstate(invalid="ignore"):  # nan state or value: masked by the where
+                state = np.where(restart, x, np.where(seen, x + (state - x) * decay, state))
             last = np.where(seen, step, last)
             out[i] = state
         if commit:
