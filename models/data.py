@@ -117,15 +117,15 @@ class Labelled(NamedTuple):
     fault that failed inside the window (its data still show it). Evaluation credits any of them."""
 
 
-def labelled_windows(directory: Path, spec: WindowSpec) -> Iterator[Labelled]:
-    """Every window of a dataset directory with its label, hours to failure and every right answer."""
+def labelled_windows(directory: Path, spec: WindowSpec, every: int = 1) -> Iterator[Labelled]:
+    """Every (``every``-th) window of a dataset directory with its label, hours to failure and every right answer."""
     episodes: dict[str, list[FaultEpisode]] = defaultdict(list)
     for episode in read_labels(directory):
         episodes[episode.asset_id].append(episode)
     meta = read_meta(directory)
     types = meta.assets
     incipient = _incipient(meta.extra.get("episodes", []))
-    for window in windows_from_messages(iter_messages(directory), spec):
+    for window in windows_from_messages(iter_messages(directory), spec, every):
         if window.asset_type is None and types.get(window.asset_id):
             window = replace(window, asset_type=types[window.asset_id])
         mine = episodes[window.asset_id]
@@ -155,10 +155,7 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
     no_derived = np.full((d, 2), np.nan, dtype=np.float32)
     no_lag = np.full((spec.steps, len(spec.lagged)), np.nan, dtype=np.float32)
     lags = []
-    for window, label, ttf, right in labelled_windows(directory, spec):
-        hop_index = round(window.end / spec.hop_s)
-        if hop_index % every:
-            continue
+    for window, label, ttf, right in labelled_windows(directory, spec, every):
         refs.append(no_reference if window.reference is None else window.reference)
         drefs.append(no_derived if window.reference_derived is None else window.reference_derived)
         lags.append(no_lag if window.lagged is None else window.lagged)

@@ -24,17 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from forewarn.contracts import LogRecord, Telemetry, Waveform
-from models.derived import derive
-from models.lag import Lag
+from models.history import AssetHistory
 
 STATS = ("mean", "std", "min", "max")
 """The per-step statistics of each channel, in the order of Window.stats' last axis."""
-
-REFERENCE_CLIP = 3.0
-"""Largest deviation, in reference standard deviations, that one step folds into a warm derived reference's mean."""
-REFERENCE_VAR_CLIP = 1.5
-"""The same for its variance: under a persistent deviation the spread then grows by about 1.25 a per step
-(a = step_s / reference_s), not 8 a, so a fault hours long does not hide itself in its own spread."""
 
 _LEVEL_RANK = {"DEBUG": 0, "INFO": 1, "NOTICE": 2, "WARNING": 3, "ALARM": 4, "ERROR": 5, "CRITICAL": 6}
 
@@ -147,8 +140,11 @@ class WindowerCounters:
 class AssetWindower:
     """Bounded per-asset buffer of step aggregates and recent log lines; emits windows in order."""
 
-    def __init__(self, spec: WindowSpec, site: str, asset_id: str, asset_type: str | None = None) -> None:
+    def __init__(self, spec: WindowSpec, site: str, asset_id: str, asset_type: str | None = None, every: int = 1) -> None:
+        """``every``: build only every n-th window (by its end, in hops); the history still folds every hop."""
+        assert every >= 1, "every must be a positive number of hops"
         self.spec = spec
+        self.every = every
         self.site = site
         self.asset_id = asset_id
         self.asset_type = asset_type
@@ -168,18 +164,9 @@ class AssetWindower:
         self._logs: deque[LogRecord] = deque(maxlen=max(256, 8 * spec.max_log_lines))
         self._waveforms: deque[Waveform] = deque(maxlen=8)
         self._next_end_step: int | None = None  # end (exclusive, in steps) of the next window to emit
-        # The running reference: EW mean/variance of step means per channel, and running seconds folded in.
-        self._ref_alpha = 1.0 - math.exp(-spec.step_s / spec.reference_s) if spec.reference_s > 0 else 0.0
-        self._ref_mean = np.zeros(channels)
-        self._ref_var = np.zeros(channels)
-        self._ref_seen_s = np.zeros(channels)
-        derived = len(spec.reference_derived)
-        self._refd_mean = np.zeros(derived)
-        self._refd_var = np.zeros(derived)
-        self._refd_seen_s = np.zeros(derived)
         self._run_column = self._column.get(spec.running_channel) if spec.running_channel else None
         self._lag_columns = [self._column[c] for c in spec.lagged]
-        self._lag = Lag(len(spec.lagged), spec.lag_s, spec.step_s) if spec.lagged else None
+        self.history = AssetHistory(spec)
         self.latest_ts = -math.inf
 
     # ---------------------------------------------------------------- input
@@ -274,8 +261,11 @@ class AssetWindower:
                 self._next_end_step = end_step + max(skip, self._hop_steps)
                 continue
             self._next_end_step = end_step + self._hop_steps
-            window = self._build(end_step)
+            kept = (end_step // self._hop_steps) % self.every == 0
+            window = self._build(end_step) if kept else None
             self._fold_history(end_step - spec.steps, end_step - spec.steps + self._hop_steps)
+            if window is None:
+                continue
             if window.coverage < spec.min_coverage:
                 self.counters.sparse_windows += 1
                 continue
@@ -294,11 +284,8 @@ class AssetWindower:
         stats = np.stack([mean, np.sqrt(var), self._min[slots], self._max[slots]], axis=-1)  # (steps, channels, 4)
         stats[empty] = np.nan
         start, end = float((end_step - spec.steps) * spec.step_s), float(end_step * spec.step_s)
-        lagged = None
-        if self._lag is not None:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                squares = self._sumsq[slots][:, self._lag_columns] / count[:, self._lag_columns]  # (steps, L), nan: none
-            lagged = self._lag.run(wanted, squares, commit=False).astype(np.float32)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            squares = self._sumsq[slots][:, self._lag_columns] / count[:, self._lag_columns]  # (steps, L), nan: none
         return Window(
             site=self.site,
             asset_id=self.asset_id,
@@ -309,17 +296,13 @@ class AssetWindower:
             counts=count.astype(np.int32),
             logs=self._window_logs(start, end),
             waveforms=self._window_waveforms(start, end),
-            reference=self._reference(self._ref_mean, self._ref_var, self._ref_seen_s) if self._ref_alpha else None,
-            reference_derived=(
-                self._reference(self._refd_mean, self._refd_var, self._refd_seen_s)
-                if self._ref_alpha and spec.reference_derived
-                else None
-            ),
-            lagged=lagged,
+            reference=self.history.reference(),
+            reference_derived=self.history.reference_derived(),
+            lagged=self.history.lagged(wanted, squares),
         )
 
     def _fold_history(self, first: int, stop: int) -> None:
-        """Fold steps [first, stop), the hop every later window has behind it, into the lag and the reference."""
+        """Fold steps [first, stop), the hop every later window has behind it, into the asset's history."""
         steps = np.arange(first, stop, dtype=np.int64)
         slots = steps % self._ring
         held = self._bin[slots] == steps
@@ -329,65 +312,11 @@ class AssetWindower:
             mean = self._sum[slots] / count  # (k, channels), nan where no sample
             std = np.sqrt(np.maximum(self._sumsq[slots] / count - mean * mean, 0.0))
             squares = self._sumsq[slots][:, self._lag_columns] / count[:, self._lag_columns]
-        lagged = self._lag.run(steps, squares, commit=True) if self._lag is not None else None
-        if self._ref_alpha:
-            self._fold_reference(mean, std, count, slots, lagged)
-
-    def _fold_reference(
-        self, mean: np.ndarray, std: np.ndarray, count: np.ndarray, slots: np.ndarray, lagged: np.ndarray | None
-    ) -> None:
-        """Fold steps into the reference: EW over running steps, per channel with samples."""
-        spec = self.spec
-        if self._run_column is not None:  # only steps that ran throughout: no start, coast-down or standstill
+        running = np.ones(len(steps), dtype=bool)
+        if self._run_column is not None:  # ran throughout the step: no run-up, coast-down or standstill
             slowest = self._min[slots, self._run_column]
-            running = (count[:, self._run_column] > 0) & (slowest > spec.running_min)
-            mean, std, count = mean[running], std[running], count[running]
-            lagged = lagged[running] if lagged is not None else None
-        if not len(mean):
-            return
-        for k in range(len(mean)):
-            self._ew_update(self._ref_mean, self._ref_var, self._ref_seen_s, mean[k], count[k] > 0, robust=False)
-        if spec.reference_derived:
-            stats = np.stack([mean, std, mean, mean], axis=-1)[None]  # (1, k, channels, 4): derive reads mean and std
-            values = derive(  # (k, D), nan where undefined
-                spec.reference_derived, spec.channels, stats, count[None], None if lagged is None else lagged[None], spec.lagged
-            )[0]
-            for k in range(len(values)):
-                self._ew_update(
-                    self._refd_mean, self._refd_var, self._refd_seen_s, values[k], np.isfinite(values[k]), robust=True
-                )
-
-    def _ew_update(
-        self, ref_mean: np.ndarray, ref_var: np.ndarray, seen_s: np.ndarray, x: np.ndarray, seen: np.ndarray, robust: bool
-    ) -> None:
-        """One step of an exponentially weighted mean and variance, in place, where ``seen``.
-
-        ``robust`` (derived features, which are load-normalised and so should hold still): once
-        warm (``reference_min_s`` seen), a step moves the mean by at most REFERENCE_CLIP standard
-        deviations and the variance by at most REFERENCE_VAR_CLIP, so a transient (a restart's
-        cold winding) cannot inflate the spread for hours and a developing fault is absorbed
-        only slowly and keeps standing out. Raw channels swing with load: plain EW statistics.
-        """
-        first_seen = seen & (seen_s == 0)
-        ref_mean[first_seen] = x[first_seen]
-        update = seen & ~first_seen
-        a = self._ref_alpha
-        delta = np.where(update, x - ref_mean, 0.0)
-        delta_var = delta
-        if robust:
-            warm = seen_s >= self.spec.reference_min_s
-            sd = np.maximum(np.sqrt(ref_var), 1e-6 + 1e-3 * np.abs(ref_mean))
-            delta = np.where(warm, np.clip(delta, -REFERENCE_CLIP * sd, REFERENCE_CLIP * sd), delta)
-            delta_var = np.where(warm, np.clip(delta, -REFERENCE_VAR_CLIP * sd, REFERENCE_VAR_CLIP * sd), delta)
-        ref_mean += a * delta
-        ref_var[:] = np.where(update, (1.0 - a) * (ref_var + a * delta_var * delta_var), ref_var)
-        seen_s[seen] += self.spec.step_s
-
-    def _reference(self, mean: np.ndarray, var: np.ndarray, seen_s: np.ndarray) -> np.ndarray:
-        ready = seen_s >= max(self.spec.reference_min_s, self.spec.step_s)
-        ref = np.stack([mean, np.sqrt(var)], axis=-1)  # (n, 2)
-        ref[~ready] = np.nan
-        return ref.astype(np.float32)
+            running = (count[:, self._run_column] > 0) & (slowest > self.spec.running_min)
+        self.history.fold(steps, mean, std, count, running, squares)
 
     def _window_logs(self, start: float, end: float) -> tuple[LogRecord, ...]:
         inside = [r for r in self._logs if start <= r.ts < end]
@@ -413,11 +342,13 @@ class Windower:
 
     spec: WindowSpec
     assets: dict[str, AssetWindower] = field(default_factory=dict)
+    every: int = 1
+    """Build only every n-th window of each asset (training needs fewer of the overlapping windows)."""
 
     def asset(self, site: str, asset_id: str, asset_type: str | None = None) -> AssetWindower:
         windower = self.assets.get(asset_id)
         if windower is None:
-            windower = self.assets[asset_id] = AssetWindower(self.spec, site, asset_id, asset_type)
+            windower = self.assets[asset_id] = AssetWindower(self.spec, site, asset_id, asset_type, self.every)
         return windower
 
     def add(self, message: Telemetry | LogRecord) -> AssetWindower:
@@ -430,9 +361,9 @@ class Windower:
         return windower
 
 
-def windows_from_messages(messages: Iterable[Telemetry | LogRecord], spec: WindowSpec) -> Iterator[Window]:
-    """Every window of a finite, time-ordered message stream (a dataset directory), deterministically."""
-    windower = Windower(spec)
+def windows_from_messages(messages: Iterable[Telemetry | LogRecord], spec: WindowSpec, every: int = 1) -> Iterator[Window]:
+    """Every (``every``-th) window of a finite, time-ordered message stream (a dataset directory), deterministically."""
+    windower = Windower(spec, every=every)
     for message in messages:
         yield from windower.add(message).ready()
     for asset in windower.assets.values():

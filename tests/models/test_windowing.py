@@ -206,3 +206,16 @@ def test_derived_reference_follows_a_load_normalised_quantity_across_load_change
     early = windows[0]
     assert np.isnan(early.reference_derived).all(), "not seen long enough yet"
     assert all(w.reference_derived is None for w in windows_from_messages(messages, REF)), "only when asked"
+
+
+def test_every_nth_window_is_the_same_window_with_the_same_history() -> None:
+    """Training builds every 2nd window only; those windows, references included, are the ones a gateway builds."""
+    messages = _run(300, temp=50.0, rpm=0.0) + _run(900, temp=20.0, rpm=1500.0, start=T0 + 300, seq=30)
+    every = list(windows_from_messages(messages, REF))
+    half = list(windows_from_messages(messages, REF, every=2))
+    expected = [w for w in every if round(w.end / REF.hop_s) % 2 == 0]
+    assert half and len(half) == len(expected)
+    for a, b in zip(half, expected, strict=True):
+        assert a.end == b.end
+        np.testing.assert_array_equal(a.stats, b.stats)
+        np.testing.assert_array_equal(a.reference, b.reference)

@@ -1,0 +1,112 @@
+"""An asset's past, as each new window needs it: its running reference and its lagged heating.
+
+The windower (``models.windowing``) folds every hop of steps into an ``AssetHistory`` once no
+later window can change them, and attaches what the history says to each window it builds:
+
+- the **running reference**: exponentially weighted mean and std (time constant
+  ``spec.reference_s``) of each channel's step means and of each derived feature
+  (``spec.reference_derived``), from the steps in which the machine ran throughout (a run-up,
+  coast-down or standstill is not its working baseline). Raw channels swing with load and get
+  plain EW statistics; derived features are load-normalised and get a *robust* reference;
+- the **lagged heating** (``spec.lagged``, ``models.lag``): the phase currents' mean square
+  low-pass filtered with a winding-like time constant.
+
+numpy only: the edge runtime imports it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from models.derived import derive
+from models.lag import Lag
+
+if TYPE_CHECKING:
+    from models.windowing import WindowSpec
+
+REFERENCE_CLIP = 3.0
+"""Largest deviation, in reference standard deviations, that one step folds into a warm derived reference's mean."""
+REFERENCE_VAR_CLIP = 1.5
+"""The same for its variance: under a persistent deviation the spread then grows by about 1.25 a per step
+(a = step_s / reference_s), not 8 a, so a fault hours long does not hide itself in its own spread."""
+
+
+class _EW:
+    """Exponentially weighted mean and variance of n values, and the seconds of data folded into each."""
+
+    def __init__(self, n: int, alpha: float, step_s: float, warm_s: float, robust: bool) -> None:
+        self.mean, self.var, self.seen_s = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.alpha, self.step_s, self.warm_s, self.robust = alpha, step_s, warm_s, robust
+
+    def update(self, x: np.ndarray, seen: np.ndarray) -> None:
+        """Fold one step's values where ``seen``.
+
+        Robust: once warm, a step moves the mean by at most REFERENCE_CLIP standard deviations
+        and the variance by at most REFERENCE_VAR_CLIP, so a transient (a restart's cold
+        winding) cannot inflate the spread for hours and a developing fault is absorbed only
+        slowly and keeps standing out.
+        """
+        first_seen = seen & (self.seen_s == 0)
+        self.mean[first_seen] = x[first_seen]
+        update = seen & ~first_seen
+        delta = np.where(update, x - self.mean, 0.0)
+        delta_var = delta
+        if self.robust:
+            warm = self.seen_s >= self.warm_s
+            sd = np.maximum(np.sqrt(self.var), 1e-6 + 1e-3 * np.abs(self.mean))
+            delta = np.where(warm, np.clip(delta, -REFERENCE_CLIP * sd, REFERENCE_CLIP * sd), delta)
+            delta_var = np.where(warm, np.clip(delta, -REFERENCE_VAR_CLIP * sd, REFERENCE_VAR_CLIP * sd), delta)
+        a = self.alpha
+        self.mean += a * delta
+        self.var = np.where(update, (1.0 - a) * (self.var + a * delta_var * delta_var), self.var)
+        self.seen_s[seen] += self.step_s
+
+    def value(self) -> np.ndarray:
+        """(n, 2) float32 [mean, std], NaN where not seen for warm_s yet."""
+        ref = np.stack([self.mean, np.sqrt(self.var)], axis=-1)
+        ref[self.seen_s < max(self.warm_s, self.step_s)] = np.nan
+        return ref.astype(np.float32)
+
+
+class AssetHistory:
+    """What one asset's folded steps say: reference (channels, derived features) and lagged heating."""
+
+    def __init__(self, spec: WindowSpec) -> None:
+        self.spec = spec
+        alpha = 1.0 - math.exp(-spec.step_s / spec.reference_s) if spec.reference_s > 0 else 0.0
+        warm = spec.reference_min_s
+        self._channels = _EW(len(spec.channels), alpha, spec.step_s, warm, robust=False) if alpha else None
+        self._derived = _EW(len(spec.reference_derived), alpha, spec.step_s, warm, robust=True) if alpha else None
+        self._lag = Lag(len(spec.lagged), spec.lag_s, spec.step_s) if spec.lagged else None
+
+    def lagged(self, steps: np.ndarray, squares: np.ndarray) -> np.ndarray | None:
+        """(k, L) lagged heating after each of a window's steps (k,) with mean squares (k, L); the history stays put."""
+        return None if self._lag is None else self._lag.run(steps, squares, commit=False).astype(np.float32)
+
+    def fold(
+        self, steps: np.ndarray, mean: np.ndarray, std: np.ndarray, count: np.ndarray, running: np.ndarray, squares: np.ndarray
+    ) -> None:
+        """Fold steps (k,) for good: mean/std/count (k, channels), running (k,) bool, mean squares of spec.lagged (k, L)."""
+        lagged = self._lag.run(steps, squares, commit=True) if self._lag is not None else None
+        if self._channels is None:
+            return
+        mean, std, count = mean[running], std[running], count[running]  # a stopped machine is not its own baseline
+        for k in range(len(mean)):
+            self._channels.update(mean[k], count[k] > 0)
+        if self._derived is not None and self.spec.reference_derived and len(mean):
+            stats = np.stack([mean, std, mean, mean], axis=-1)[None]  # (1, k, channels, 4): derive reads mean and std
+            lag = None if lagged is None else lagged[running][None]
+            values = derive(self.spec.reference_derived, self.spec.channels, stats, count[None], lag, self.spec.lagged)[0]
+            for k in range(len(values)):  # (k, D), nan where undefined
+                self._derived.update(values[k], np.isfinite(values[k]))
+
+    def reference(self) -> np.ndarray | None:
+        """(channels, 2) [mean, std] of step means before the window; None when the spec keeps no reference."""
+        return None if self._channels is None else self._channels.value()
+
+    def reference_derived(self) -> np.ndarray | None:
+        """(D, 2) [mean, std] of derived features before the window; None when the spec keeps none."""
+        return None if self._derived is None or not self.spec.reference_derived else self._derived.value()
