@@ -97,8 +97,9 @@ def test_ingest_to_prediction_to_kafka_and_mqtt(
         assert agent.metric("forewarn_edge_bad_messages_total", 'reason="invalid"') == 1
         assert agent.metric("forewarn_edge_duplicates_total") == 6
         assert agent.metric("forewarn_edge_windows_scored_total") == len(expected)
-        observed = lambda: (agent.metric("forewarn_edge_window_latency_seconds_count") or 0) == len(expected)  # noqa: E731
-        agent.wait(observed, 5, "latency observed")
+        agent.wait(
+            lambda: (agent.metric("forewarn_edge_window_latency_seconds_count") or 0) == len(expected), 5, "latency observed"
+        )
         status = listener.status(status_topic)
         assert status is not None and status.state == "online" and status.model_version == p.model_version
         agent.wait(lambda: len(dead.values) == 1, 10, "the dead letter reaches Kafka")
