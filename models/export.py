@@ -135,6 +135,19 @@ def run_onnx(path: Path, features: Features, batch: int = 256, threads: int = 1)
     return {n: np.concatenate(v) for n, v in parts.items()}
 
 
+def interleaved_latency(graphs: dict[str, tuple[Path, Features]], rounds: int = 5, runs: int = 200) -> dict[str, float]:
+    """Median over ``rounds`` of each graph's batch-1 median ms, the graphs taking turns within every round.
+
+    Measured in turns, a burst of load on the machine lands on every graph alike, so the ratios
+    between stages hold even where the absolute figures wander.
+    """
+    medians: dict[str, list[float]] = {name: [] for name in graphs}
+    for _ in range(rounds):
+        for name, (path, features) in graphs.items():
+            medians[name].append(latency(path, features, batch=1, runs=runs)["ms_per_call_p50"])
+    return {name: round(statistics.median(values), 4) for name, values in medians.items()}
+
+
 def latency(
     path: Path, features: Features, batch: int = 1, threads: int = 1, runs: int = 200, warmup: int = 20
 ) -> dict[str, float]:

@@ -80,17 +80,18 @@ class AssetHistory:
         warm = spec.reference_min_s
         self._channels = _EW(len(spec.channels), alpha, spec.step_s, warm, robust=False) if alpha else None
         self._derived = _EW(len(spec.reference_derived), alpha, spec.step_s, warm, robust=True) if alpha else None
-        self._lag = Lag(len(spec.lagged), spec.lag_s, spec.step_s) if spec.lagged else None
+        self._lag = Lag(len(spec.lagged), spec.lag_s, spec.step_s, spec.lag_standstill) if spec.lagged else None
 
-    def lagged(self, steps: np.ndarray, squares: np.ndarray) -> np.ndarray | None:
-        """(k, L) lagged heating after each of a window's steps (k,) with mean squares (k, L); the history stays put."""
-        return None if self._lag is None else self._lag.run(steps, squares, commit=False).astype(np.float32)
+    def lagged(self, steps: np.ndarray, squares: np.ndarray, running: np.ndarray | None = None) -> np.ndarray | None:
+        """(k, L) lagged heating after each of a window's steps (k,) with mean squares (k, L) and running flags (k,);
+        the history stays put."""
+        return None if self._lag is None else self._lag.run(steps, squares, False, running).astype(np.float32)
 
     def fold(
         self, steps: np.ndarray, mean: np.ndarray, std: np.ndarray, count: np.ndarray, running: np.ndarray, squares: np.ndarray
     ) -> None:
         """Fold steps (k,) for good: mean/std/count (k, channels), running (k,) bool, mean squares of spec.lagged (k, L)."""
-        lagged = self._lag.run(steps, squares, commit=True) if self._lag is not None else None
+        lagged = self._lag.run(steps, squares, True, running) if self._lag is not None else None
         if self._channels is None:
             return
         mean, std, count = mean[running], std[running], count[running]  # a stopped machine is not its own baseline

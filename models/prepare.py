@@ -59,6 +59,8 @@ def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
         reference_derived=tuple(DERIVED) if prof.derived and prof.derived_reference and prof.reference_s > 0 else (),
         lagged=tuple(c for c in LAGGED_CHANNELS if c in channels) if prof.derived and prof.lag_s > 0 else (),
         lag_s=prof.lag_s if prof.lag_s > 0 else 900.0,
+        lag_standstill=prof.lag_standstill,
+        flatline_samples=prof.flatline_samples,
     )
 
 

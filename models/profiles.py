@@ -36,6 +36,12 @@ class Profile:
     lag_s: float = 900.0
     """Time constant of the lagged phase-current heating (WindowSpec.lag_s, models.lag) that the winding
     rise is divided by (a winding's thermal lag); 0: no lagged feature."""
+    lag_standstill: float = 2.5
+    """Factor on lag_s while the machine stands still (WindowSpec.lag_standstill): without its fan a
+    motor cools slower, and a filter that forgets the heat too fast calls every restart overheating."""
+    flatline_samples: int = 10
+    """A step whose channel repeats one exact value over at least this many samples counts as
+    missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""
     max_windows: int = 100_000
     """Cap on training windows (a random subsample beyond it)."""
     val_fraction: float = 0.15

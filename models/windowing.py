@@ -62,6 +62,15 @@ class WindowSpec:
     """Channels whose per-step mean square is also low-pass filtered across windows with time constant
     lag_s (models.lag): the heating a winding sees of its phase currents (Window.lagged)."""
     lag_s: float = 900.0
+    lag_standstill: float = 1.0
+    """Factor on lag_s while the machine stands still (running_channel below running_min): a
+    self-ventilated motor loses its fan when it stops and cools two to three times slower
+    (IEC 60034-1's separate standstill time constant; motor protection relays model it the
+    same way). 1.0: one time constant."""
+    flatline_samples: int = 0
+    """A step in which a channel has at least this many samples, all exactly equal, counts as
+    having none of that channel: a stuck transmitter repeats its last value, and a frozen
+    standstill pressure read while running would look like a fault. 0: never."""
 
     def __post_init__(self) -> None:
         assert self.channels, "a window needs at least one channel"
@@ -74,6 +83,8 @@ class WindowSpec:
         assert 0.0 <= self.min_coverage <= 1.0, "min_coverage is a fraction"
         assert self.reference_s >= 0 and self.reference_min_s >= 0, "reference times cannot be negative"
         assert set(self.lagged) <= set(self.channels) and self.lag_s > 0, "lagged channels must be window channels"
+        assert self.lag_standstill >= 1.0, "a machine does not cool faster standing still"
+        assert self.flatline_samples >= 0, "flatline_samples cannot be negative"
 
     @property
     def step_s(self) -> float:
@@ -276,7 +287,7 @@ class AssetWindower:
         wanted = np.arange(end_step - spec.steps, end_step, dtype=np.int64)  # (steps,)
         slots = wanted % self._ring
         valid = (self._bin[slots] == wanted)[:, None]  # (steps, 1)
-        count = np.where(valid, self._count[slots], 0)  # (steps, channels)
+        count = self._held_count(slots, np.where(valid, self._count[slots], 0))  # (steps, channels)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = self._sum[slots] / count
             var = np.maximum(self._sumsq[slots] / count - mean * mean, 0.0)
@@ -298,7 +309,7 @@ class AssetWindower:
             waveforms=self._window_waveforms(start, end),
             reference=self.history.reference(),
             reference_derived=self.history.reference_derived(),
-            lagged=self.history.lagged(wanted, squares),
+            lagged=self.history.lagged(wanted, squares, self._running(slots, count)),
         )
 
     def _fold_history(self, first: int, stop: int) -> None:
@@ -307,16 +318,31 @@ class AssetWindower:
         slots = steps % self._ring
         held = self._bin[slots] == steps
         steps, slots = steps[held], slots[held]
-        count = self._count[slots]  # (k, channels)
+        count = self._held_count(slots, self._count[slots])  # (k, channels)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = self._sum[slots] / count  # (k, channels), nan where no sample
             std = np.sqrt(np.maximum(self._sumsq[slots] / count - mean * mean, 0.0))
             squares = self._sumsq[slots][:, self._lag_columns] / count[:, self._lag_columns]
-        running = np.ones(len(steps), dtype=bool)
-        if self._run_column is not None:  # ran throughout the step: no run-up, coast-down or standstill
-            slowest = self._min[slots, self._run_column]
-            running = (count[:, self._run_column] > 0) & (slowest > self.spec.running_min)
-        self.history.fold(steps, mean, std, count, running, squares)
+        self.history.fold(steps, mean, std, count, self._running(slots, count), squares)
+
+    def _held_count(self, slots: np.ndarray, count: np.ndarray) -> np.ndarray:
+        """Samples per step and channel; a channel flatlined in a running step (stuck) counts as none (spec.flatline_samples)."""
+        if not self.spec.flatline_samples:
+            return count
+        # Only while running: a stopped machine's current or vibration may read one constant value.
+        # Never the running channel itself: a drive may report its speed setpoint, exactly constant.
+        flat = (count >= self.spec.flatline_samples) & (self._min[slots] == self._max[slots])
+        if self._run_column is not None:
+            flat[:, self._run_column] = False
+        return np.where(flat & self._running(slots, count)[:, None], 0, count)
+
+    def _running(self, slots: np.ndarray, count: np.ndarray) -> np.ndarray:
+        """(k,) bool: the machine ran throughout each step (no run-up, coast-down or standstill)."""
+        if self._run_column is None:
+            return np.ones(len(slots), dtype=bool)
+        slowest = self._min[slots, self._run_column]
+        running: np.ndarray = (count[:, self._run_column] > 0) & (slowest > self.spec.running_min)
+        return running
 
     def _window_logs(self, start: float, end: float) -> tuple[LogRecord, ...]:
         inside = [r for r in self._logs if start <= r.ts < end]

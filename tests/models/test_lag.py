@@ -62,3 +62,61 @@ def test_lagged_cooling_feature_is_steady_through_load_steps() -> None:
     assert (
         derive(names, channels, stats, counts)[..., 1].size and np.isnan(derive(names, channels, stats, counts)[..., 1]).all()
     ), "no lagged values: undefined, masked downstream"
+
+
+def test_a_stopped_machine_decays_with_the_standstill_time_constant() -> None:
+    lag = Lag(1, time_constant_s=TAU, step_s=30.0, standstill=2.5)
+    out = lag.run(np.arange(3), np.array([[9.0], [0.0], [0.0]]), commit=True, running=np.array([True, False, False]))
+    assert out[2, 0] == pytest.approx(9.0 * math.exp(-60.0 / (2.5 * TAU))), "two stopped steps at 2.5 tau"
+    plain = Lag(1, time_constant_s=TAU, step_s=30.0, standstill=2.5).run(np.arange(3), np.array([[9.0], [0.0], [0.0]]), True)
+    assert plain[2, 0] == pytest.approx(9.0 * math.exp(-60.0 / TAU)), "no running flags: every step ran"
+    with pytest.raises(AssertionError, match="cool faster"):
+        Lag(1, time_constant_s=TAU, step_s=30.0, standstill=0.5)
+
+
+def _duty_cycle(run_min: int, stop_min: int, cycles: int, standstill: float) -> list[Telemetry]:
+    """1 Hz motor at 20 A that stops and restarts; its winding loses its fan when it stops (tau x standstill)."""
+    messages, winding, i = [], 20.0 + 0.1 * 400.0, 0
+    for _ in range(cycles):
+        for minutes, current in ((run_min, 20.0), (stop_min, 0.0)):
+            tau = TAU if current else TAU * standstill
+            for _ in range(minutes * 6):
+                ts = [T0 + i * 10 + k for k in range(10)]
+                temps = []
+                for _ in ts:
+                    winding += (20.0 + 0.1 * current**2 - winding) * (1 - math.exp(-1.0 / tau))
+                    temps.append(winding)
+                channels = {c: [current] * 10 for c in LAGGED_CHANNELS}
+                rpm = 1500.0 if current else 0.0
+                channels.update(ambient_temp_c=[20.0] * 10, speed_rpm=[rpm] * 10, winding_temp_c=temps)
+                messages.append(Telemetry(site="p", asset_id="m", seq=i, timestamps=ts, channels=channels))
+                i += 1
+    return messages
+
+
+def test_restarts_after_short_stops_do_not_look_like_a_cooling_failure_with_the_standstill_lag() -> None:
+    """The machine cools 2.5x slower at rest: a filter that forgets its heat at the running rate
+    sees a warm winding with little lagged current at every restart (the overheating signature)."""
+    channels = ("ambient_temp_c", *LAGGED_CHANNELS, "speed_rpm", "winding_temp_c")
+    messages = _duty_cycle(run_min=40, stop_min=20, cycles=4, standstill=2.5)
+    deviation = {}
+    for standstill in (1.0, 2.5):
+        spec = WindowSpec(
+            channels=channels,
+            length_s=600.0,
+            hop_s=60.0,
+            steps=20,
+            grace_s=30.0,
+            running_channel="speed_rpm",
+            lagged=LAGGED_CHANNELS,
+            lag_s=TAU,
+            lag_standstill=standstill,
+        )
+        windows = [w for w in windows_from_messages(messages, spec) if w.start > T0 + 3600]
+        stats, counts = np.stack([w.stats for w in windows]), np.stack([w.counts for w in windows])
+        lagged = np.stack([w.lagged for w in windows])  # type: ignore[misc]
+        d = derive(("log_winding_rise_per_lagged_current2",), channels, stats, counts, lagged, spec.lagged)[..., 0]
+        running = stats[:, :, channels.index("speed_rpm"), 0] > 10
+        deviation[standstill] = np.nanmax(np.abs(d[running] - math.log(0.1)))
+    assert deviation[2.5] < 0.1, "the standstill lag follows the winding through every stop and restart"
+    assert deviation[1.0] > 0.3, "one time constant: the restart looks like a winding too hot for its current"

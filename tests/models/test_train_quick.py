@@ -63,6 +63,11 @@ def test_quick_train_writes_a_verified_bundle_with_its_report(trained: tuple[Pat
     assert config["profile"]["name"] == "quick" and config["profile"]["seed"] == 3
     assert sum(f["bytes"] for f in manifest["files"].values()) < 5_000_000
     assert (run_dir / "teacher.pt").exists() and (run_dir / "stages.json").exists(), "checkpoints kept for a resume"
+    stages = json.loads((run_dir / "stages.json").read_text())
+    for name in ("teacher", "student", "pruned", "final_fp32", "int8_dynamic", "int8_static"):
+        assert stages[name]["latency_ms_b1"] > 0 and "latency_ms_b1_first" in stages[name], (
+            f"{name}: measured again, in turns with the other stages, once training was over"
+        )
 
 
 def test_a_rerun_resumes_from_the_checkpoints(plant: Path, trained: tuple[Path, Path, str], tmp_path: Path) -> None:

@@ -219,3 +219,40 @@ def test_every_nth_window_is_the_same_window_with_the_same_history() -> None:
         assert a.end == b.end
         np.testing.assert_array_equal(a.stats, b.stats)
         np.testing.assert_array_equal(a.reference, b.reference)
+
+
+def _noisy_run(seconds: int, temp: float | None, rpm: float, start: float, seq: int) -> list[Telemetry]:
+    """temp None: a noisy reading around 20 C; a number: a transmitter stuck at that value."""
+    rng = np.random.default_rng(seq)
+    return [
+        Telemetry(
+            site="p",
+            asset_id="a",
+            seq=seq + i,
+            timestamps=[start + i * 10 + k for k in range(10)],
+            channels={
+                "temp": [temp] * 10 if temp is not None else list(20.0 + rng.normal(0, 0.2, 10)),
+                "rpm": [rpm] * 10,  # a drive may report its setpoint: exactly constant, never taken for stuck
+            },
+        )
+        for i in range(seconds // 10)
+    ]
+
+
+def test_a_channel_stuck_while_running_counts_as_missing() -> None:
+    spec = WindowSpec(**{**REF.__dict__, "flatline_samples": 5})
+    stopped = _noisy_run(300, temp=2.0, rpm=0.0, start=T0, seq=0)  # flat at rest: a real constant, kept
+    healthy = _noisy_run(600, temp=None, rpm=1500.0, start=T0 + 300, seq=30)
+    stuck = _noisy_run(300, temp=2.0, rpm=1500.0, start=T0 + 900, seq=90)  # frozen at its standstill value
+    windows = {w.start: w for w in windows_from_messages(stopped + healthy + stuck, spec)}
+    assert (windows[T0].counts[:, 0] == 10).all(), "a stopped machine's constant reading is kept"
+    assert (windows[T0 + 600].counts == 10).all(), "a live reading and the running channel are kept"
+    frozen = windows[T0 + 1120]
+    assert (frozen.counts[:, 0] == 0).all() and np.isnan(frozen.stats[:, 0]).all(), "stuck while running: no samples"
+    assert (frozen.counts[:, 1] == 10).all()
+    assert frozen.reference[0, 0] == pytest.approx(20.0, abs=0.5), "the stuck value never enters the reference"
+    plain = {w.start: w for w in windows_from_messages(stopped + healthy + stuck, REF)}
+    assert (plain[T0 + 1120].counts[:, 0] == 10).all(), "flatline_samples 0: every sample counts"
+    assert WindowSpec.from_dict({k: v for k, v in spec.to_dict().items() if k != "flatline_samples"}).flatline_samples == 0, (
+        "a bundle saved before the field cuts windows as it always did"
+    )
