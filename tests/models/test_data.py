@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from models.data import labelled_windows
+import numpy as np
+
+from models.data import labelled_windows, load_tables
 from models.windowing import WindowSpec
 from tests.models.synthetic import CHANNELS, T0, write_dataset
 
@@ -27,3 +29,14 @@ def test_truths_add_incipient_and_just_failed_faults_to_the_label(tmp_path: Path
     assert after.label == "normal" and after.truths == ("normal", "imbalance"), "the window still holds the failing machine"
     assert by_end[("P-1", 4260.0)].truths == ("normal",), "a whole window after the failure: healthy again"
     assert by_end[("P-2", 2400.0)].truths == ("normal",)
+
+
+def test_datasets_cut_in_parallel_into_the_cache_read_back_as_cut_in_one_process(tmp_path: Path) -> None:
+    dirs = [write_dataset(tmp_path / f"d{i}", seconds=1800, seed=i) for i in range(2)]
+    parallel = load_tables(dirs, SPEC, tmp_path / "cache", workers=2)
+    assert len(list((tmp_path / "cache").glob("windows-*.npz"))) == 2, "each dataset cut once, into the cache"
+    plain = load_tables(dirs, SPEC, None)
+    assert len(parallel) == len(plain) > 0
+    assert parallel.sources == plain.sources and parallel.labels == plain.labels and parallel.logs == plain.logs
+    np.testing.assert_array_equal(parallel.stats, plain.stats)
+    np.testing.assert_array_equal(parallel.source, plain.source)
