@@ -287,7 +287,9 @@ class AssetWindower:
         wanted = np.arange(end_step - spec.steps, end_step, dtype=np.int64)  # (steps,)
         slots = wanted % self._ring
         valid = (self._bin[slots] == wanted)[:, None]  # (steps, 1)
-        count = self._held_count(slots, np.where(valid, self._count[slots], 0))  # (steps, channels)
+        count = np.where(valid, self._count[slots], 0)  # (steps, channels)
+        running = self._running(slots, count)
+        count = self._held_count(slots, count, running)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = self._sum[slots] / count
             var = np.maximum(self._sumsq[slots] / count - mean * mean, 0.0)
@@ -309,7 +311,7 @@ class AssetWindower:
             waveforms=self._window_waveforms(start, end),
             reference=self.history.reference(),
             reference_derived=self.history.reference_derived(),
-            lagged=self.history.lagged(wanted, squares, self._running(slots, count)),
+            lagged=self.history.lagged(wanted, squares, running),
         )
 
     def _fold_history(self, first: int, stop: int) -> None:
@@ -318,14 +320,16 @@ class AssetWindower:
         slots = steps % self._ring
         held = self._bin[slots] == steps
         steps, slots = steps[held], slots[held]
-        count = self._held_count(slots, self._count[slots])  # (k, channels)
+        count = self._count[slots]  # (k, channels)
+        running = self._running(slots, count)
+        count = self._held_count(slots, count, running)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = self._sum[slots] / count  # (k, channels), nan where no sample
             std = np.sqrt(np.maximum(self._sumsq[slots] / count - mean * mean, 0.0))
             squares = self._sumsq[slots][:, self._lag_columns] / count[:, self._lag_columns]
-        self.history.fold(steps, mean, std, count, self._running(slots, count), squares)
+        self.history.fold(steps, mean, std, count, running, squares)
 
-    def _held_count(self, slots: np.ndarray, count: np.ndarray) -> np.ndarray:
+    def _held_count(self, slots: np.ndarray, count: np.ndarray, running: np.ndarray) -> np.ndarray:
         """Samples per step and channel; a channel flatlined in a running step (stuck) counts as none (spec.flatline_samples)."""
         if not self.spec.flatline_samples:
             return count
@@ -334,7 +338,7 @@ class AssetWindower:
         flat = (count >= self.spec.flatline_samples) & (self._min[slots] == self._max[slots])
         if self._run_column is not None:
             flat[:, self._run_column] = False
-        return np.where(flat & self._running(slots, count)[:, None], 0, count)
+        return np.where(flat & running[:, None], 0, count)
 
     def _running(self, slots: np.ndarray, count: np.ndarray) -> np.ndarray:
         """(k,) bool: the machine ran throughout each step (no run-up, coast-down or standstill)."""

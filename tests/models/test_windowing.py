@@ -138,14 +138,19 @@ REF = WindowSpec(
 )
 
 
-def _run(seconds: int, temp: float, rpm: float, start: float = T0, seq: int = 0) -> list[Telemetry]:
+def _run(seconds: int, temp: float | None, rpm: float, start: float = T0, seq: int = 0) -> list[Telemetry]:
+    """temp None: a live reading around 20 C; a number: exactly that value (a steady or a stuck transmitter)."""
+    rng = np.random.default_rng(seq)
     return [
         Telemetry(
             site="p",
             asset_id="a",
             seq=seq + i,
             timestamps=[start + i * 10 + k for k in range(10)],
-            channels={"temp": [temp] * 10, "rpm": [rpm] * 10},
+            channels={
+                "temp": [temp] * 10 if temp is not None else list(20.0 + rng.normal(0, 0.2, 10)),
+                "rpm": [rpm] * 10,  # a drive may report its setpoint: exactly constant, never taken for stuck
+            },
         )
         for i in range(seconds // 10)
     ]
@@ -221,29 +226,11 @@ def test_every_nth_window_is_the_same_window_with_the_same_history() -> None:
         np.testing.assert_array_equal(a.reference, b.reference)
 
 
-def _noisy_run(seconds: int, temp: float | None, rpm: float, start: float, seq: int) -> list[Telemetry]:
-    """temp None: a noisy reading around 20 C; a number: a transmitter stuck at that value."""
-    rng = np.random.default_rng(seq)
-    return [
-        Telemetry(
-            site="p",
-            asset_id="a",
-            seq=seq + i,
-            timestamps=[start + i * 10 + k for k in range(10)],
-            channels={
-                "temp": [temp] * 10 if temp is not None else list(20.0 + rng.normal(0, 0.2, 10)),
-                "rpm": [rpm] * 10,  # a drive may report its setpoint: exactly constant, never taken for stuck
-            },
-        )
-        for i in range(seconds // 10)
-    ]
-
-
 def test_a_channel_stuck_while_running_counts_as_missing() -> None:
     spec = WindowSpec(**{**REF.__dict__, "flatline_samples": 5})
-    stopped = _noisy_run(300, temp=2.0, rpm=0.0, start=T0, seq=0)  # flat at rest: a real constant, kept
-    healthy = _noisy_run(600, temp=None, rpm=1500.0, start=T0 + 300, seq=30)
-    stuck = _noisy_run(300, temp=2.0, rpm=1500.0, start=T0 + 900, seq=90)  # frozen at its standstill value
+    stopped = _run(300, temp=2.0, rpm=0.0, start=T0, seq=0)  # flat at rest: a real constant, kept
+    healthy = _run(600, temp=None, rpm=1500.0, start=T0 + 300, seq=30)
+    stuck = _run(300, temp=2.0, rpm=1500.0, start=T0 + 900, seq=90)  # frozen at its standstill value
     windows = {w.start: w for w in windows_from_messages(stopped + healthy + stuck, spec)}
     assert (windows[T0].counts[:, 0] == 10).all(), "a stopped machine's constant reading is kept"
     assert (windows[T0 + 600].counts == 10).all(), "a live reading and the running channel are kept"
