@@ -5,7 +5,8 @@ combinations that a per-channel z-score cannot express: the spread of the three 
 currents, temperature rises over ambient, vibration bands normalised by running speed (1x
 grows with speed squared, bearing and high-frequency bands with speed to the 1.5), band
 ratios (2x/1x and axial/1x for misalignment, BPFO/BPFI for which race), flow and head per
-speed, winding rise per current squared (cooling; also per *lagged* current squared, which a
+speed and the duty point against the pump's curve (a leak takes both down; demand moves them
+along the curve), winding rise per current squared (cooling; also per *lagged* current squared, which a
 winding's thermal lag makes the steady one: models.lag), and erratic 1x (looseness).
 
 A feature whose inputs the asset lacks, or that is undefined in a step (a stopped machine
@@ -88,6 +89,21 @@ def _head(g: Getter) -> np.ndarray:
     return np.asarray((g("discharge_pressure_bar", MEAN) - g("suction_pressure_bar", MEAN)) / _speed(g) ** 2)
 
 
+PUMP_CURVE_SLOPE = 0.21
+"""How a centrifugal pump's head falls as its flow rises at one speed (d log head / d log flow, fitted
+over 30-100 % of design flow on the simulator's curve h = 1.25 - 0.3 q^2; real curves fall alike)."""
+
+
+def _pump_curve(g: Getter) -> np.ndarray:
+    """Log head per speed squared plus the curve's slope times log flow per speed.
+
+    Holds still when demand moves the duty point along the pump's curve at one speed (throttling
+    raises head as flow falls); drops when a leak bypasses the seal and takes flow and head down
+    together. Flow and head apart cannot tell the two, and a demand drop read as a seal leak.
+    """
+    return np.asarray(_log(_head(g)) + PUMP_CURVE_SLOPE * _per_speed("flow_m3_h", 1.0)(g))
+
+
 DERIVED: dict[str, Callable[[Getter], np.ndarray]] = {
     "current_unbalance": _unbalance,
     "bearing_rise_c": _rise("bearing_temp_c"),
@@ -110,6 +126,7 @@ DERIVED: dict[str, Callable[[Getter], np.ndarray]] = {
     "log_current_cv": _cv("current_l1_a"),
     "log_flow_cv": _cv("flow_m3_h"),
     "log_winding_rise_per_lagged_current2": _lagged_cooling,
+    "log_pump_curve": _pump_curve,
 }
 """Name -> formula over step statistics. Names are saved in the bundle; never change a formula under a name."""
 

@@ -421,6 +421,7 @@ class Pipeline:
             "features": p.features.to_dict(),
             "model": final.cfg.to_dict(),
             "has_ttf": True,
+            "fault_modes": p.fault_modes,
             "quantization": "static" if use_static else "dynamic",
             "profile": prof.to_dict(),
             "teacher": {

@@ -19,7 +19,7 @@ import numpy as np
 
 from forewarn.contracts import NORMAL, SIMULATED_FAULTS
 from models.data import WindowTable, dataset_channels, load_tables
-from models.derived import DERIVED, LAGGED_CHANNELS, running
+from models.derived import DERIVED, LAGGED_CHANNELS, derive, running
 from models.errors import TrainingError
 from models.features import Features, FeatureSpec, Featuriser, Normaliser
 from models.profiles import Profile
@@ -43,6 +43,8 @@ class Prepared:
     val_running: np.ndarray  # (N_val,) bool: the machine ran in most of the window
     val_truths: list[list[int]]  # every right class of each validation window, the label first
     facts: dict[str, object]
+    fault_modes: dict[str, list[str]]
+    """Asset type -> the faults its training windows show (runtime.Bundle.fault_modes)."""
 
 
 def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
@@ -104,6 +106,82 @@ def split(table: WindowTable, fraction: float, seed: int) -> tuple[np.ndarray, n
     return np.flatnonzero(~val), np.flatnonzero(val), "by time within each asset (too few assets to hold some out)"
 
 
+def _mean_std(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """(K,) columns of values (rows, K) where keep (rows, K) -> (K, 2) [mean, std], NaN where nothing is kept."""
+    n = keep.sum(axis=0)
+    x = np.where(keep, values, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = x.sum(axis=0) / n
+        var = np.maximum((x * x).sum(axis=0) / n - mean * mean, 0.0)
+    return np.stack([mean, np.sqrt(var)], axis=-1).astype(np.float32)
+
+
+def fault_modes(table: WindowTable, labels: tuple[str, ...]) -> dict[str, list[str]]:
+    """Asset type -> the faults labelled on assets of that type, in label order: the type's failure modes.
+
+    A motor has no mechanical seal and a fan does not cavitate; the runtime never names a fault
+    its asset type has not shown in training (an FMEA's applicability table, learnt from the data).
+    """
+    seen: dict[str, set[str]] = {}
+    for asset_type, label in zip(table.asset_types, table.labels, strict=True):
+        if asset_type:
+            seen.setdefault(asset_type, set()).add(label)
+    return {t: [label for label in labels if label in faults and label != NORMAL] for t, faults in sorted(seen.items())}
+
+
+def absorb_references(table: WindowTable, spec: WindowSpec, fraction: float, rng: np.random.Generator) -> tuple[WindowTable, int]:
+    """Give ``fraction`` of the fault windows a reference that already holds their fault.
+
+    A gateway fitted to an ailing machine, or a fault older than the asset's history, leaves the
+    asset's own reference faulty: its deviations from itself are nil and only the asset type's
+    baseline shows the fault (plant200's east.CV-301 ran hot from its first minute and was called
+    normal once its reference had formed). Simulator runs start healthy, so without this a model
+    learns to trust the asset's own history alone. The reference given is the mean and spread of
+    the running steps of every window of that asset with that label: an asset that has always
+    been like this. Returns the table and how many windows changed.
+    """
+    if fraction <= 0 or not spec.reference_s or len(table) == 0:
+        return table, 0
+    keys = np.array([f"{s}|{a}|{label}" for s, a, label in zip(table.source, table.asset_ids, table.labels, strict=True)])
+    chosen = np.array([label != NORMAL for label in table.labels]) & (rng.random(len(table)) < fraction)
+    reference, reference_derived = table.reference.copy(), table.reference_derived.copy()
+    c = len(spec.channels)
+    _, group = np.unique(keys, return_inverse=True)
+    for g in np.unique(group[chosen]):
+        rows = np.flatnonzero(group == g)
+        stats, counts = table.stats[rows], table.counts[rows]  # (r, steps, C, 4), (r, steps, C)
+        ran = counts > 0
+        if spec.running_channel in spec.channels:
+            k = spec.channels.index(spec.running_channel)
+            ran = ran & (ran[:, :, k] & (stats[:, :, k, 0] > spec.running_min))[:, :, None]
+        target = rows[chosen[rows]]
+        reference[target] = _mean_std(stats[..., 0].reshape(-1, c), ran.reshape(-1, c))
+        if spec.reference_derived:
+            lagged = table.lagged[rows] if spec.lagged else None
+            d = derive(spec.reference_derived, spec.channels, stats, np.where(ran, counts, 0), lagged, spec.lagged)
+            flat = d.reshape(-1, d.shape[-1])
+            reference_derived[target] = _mean_std(np.nan_to_num(flat), np.isfinite(flat))
+    changed = int(chosen.sum())
+    return dataclasses.replace(table, reference=reference, reference_derived=reference_derived), changed
+
+
+def drop_references(table: WindowTable, fraction: float, rng: np.random.Generator) -> tuple[WindowTable, int]:
+    """Take the reference away from ``fraction`` of all windows, healthy and faulty alike.
+
+    An asset's first running hour (a gateway just fitted, a new machine) has no reference yet,
+    and in simulator runs those hours are nearly all healthy: the model would learn the
+    no-reference regime from a handful of windows and call a warm healthy pump overheating
+    there. Dropping references across the whole table teaches that regime at the data's own
+    mix of classes. Returns the table and how many windows changed.
+    """
+    if fraction <= 0 or len(table) == 0:
+        return table, 0
+    chosen = rng.random(len(table)) < fraction
+    reference, reference_derived = table.reference.copy(), table.reference_derived.copy()
+    reference[chosen], reference_derived[chosen] = np.nan, np.nan
+    return dataclasses.replace(table, reference=reference, reference_derived=reference_derived), int(chosen.sum())
+
+
 def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Callable[[str], None] = print) -> Prepared:
     channels = dataset_channels(directories)
     if not channels:
@@ -138,6 +216,8 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
     if len(train_idx) > prof.max_windows:
         train_idx = np.sort(rng.choice(train_idx, prof.max_windows, replace=False))
     train_t, val_t = table.take(train_idx), table.take(val_idx)
+    train_t, absorbed = absorb_references(train_t, spec, prof.absorbed_reference, rng)
+    train_t, dropped = drop_references(train_t, prof.dropped_reference, rng)
     y_train = np.array([labels.index(x) for x in train_t.labels])
     normaliser = Normaliser.fit(
         channels,
@@ -167,13 +247,28 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
         "val_windows": len(val_a),
         "split": how,
         "idle_fault_windows_dropped": idle_faults,
+        "absorbed_reference_windows": absorbed,
+        "dropped_reference_windows": dropped,
         "class_counts": {label: int((y_train == i).sum()) for i, label in enumerate(labels)},
         "vocabulary": len(full_ids),
     }
     val_running = running(spec.channels, val_t.stats, val_t.counts)
     val_truths = [[labels.index(t) for t in ts if t in labels] for ts in val_t.truths]
     return Prepared(
-        spec, feats, labels, normaliser, tokenizer_json, full_ids, train_a, val_a, val_f, train_f, val_running, val_truths, facts
+        spec,
+        feats,
+        labels,
+        normaliser,
+        tokenizer_json,
+        full_ids,
+        train_a,
+        val_a,
+        val_f,
+        train_f,
+        val_running,
+        val_truths,
+        facts,
+        fault_modes(table, labels),
     )
 
 

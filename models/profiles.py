@@ -42,6 +42,12 @@ class Profile:
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""
+    absorbed_reference: float = 0.2
+    """Share of training fault windows whose asset reference is replaced by one that already holds
+    the fault (models.prepare.absorb_references): an asset faulty before its history began."""
+    dropped_reference: float = 0.1
+    """Share of training windows whose asset reference is taken away (models.prepare.drop_references):
+    the first running hour of an asset, at the data's own mix of classes."""
     max_windows: int = 100_000
     """Cap on training windows (a random subsample beyond it)."""
     val_fraction: float = 0.15

@@ -66,6 +66,10 @@ class Bundle:
             self.features = FeatureSpec.from_dict(config["features"])
             self.model_config: dict[str, Any] = dict(config["model"])
             self.has_ttf = bool(config.get("has_ttf", True))
+            modes = config.get("fault_modes")  # absent in bundles older than it: every fault for every type
+            self.fault_modes: dict[str, frozenset[str]] | None = (
+                None if modes is None else {str(t): frozenset(map(str, faults)) for t, faults in dict(modes).items()}
+            )
             labels = read_json(path, "labels.json")["labels"]
             self.normaliser = Normaliser.from_dict(read_json(path, "normalisation.json"))
         except (KeyError, TypeError, ValueError, AssertionError) as exc:
@@ -128,6 +132,21 @@ class Predictor:
         self.evidence_items = evidence_items
         self.session = session(bundle.onnx_path, threads)
         self._check_graph()
+        self._modes: dict[str | None, np.ndarray] = {}
+
+    def applicable(self, asset_type: str | None) -> np.ndarray:
+        """(labels,) bool: normal and the faults the bundle's training showed on this asset type.
+
+        Every label for a type the training data lacked (or a bundle without fault modes): the
+        model's verdict stands where no one knows the type's failure modes.
+        """
+        mask = self._modes.get(asset_type)
+        if mask is None:
+            labels, modes = self.bundle.labels, self.bundle.fault_modes
+            known = modes.get(asset_type) if modes is not None and asset_type else None
+            mask = np.array([known is None or label == NORMAL or label in known for label in labels])
+            self._modes[asset_type] = mask
+        return mask
 
     def _check_graph(self) -> None:
         spec, features = self.bundle.spec, self.bundle.features
@@ -178,8 +197,9 @@ class Predictor:
         labels = self.bundle.labels
         outputs = []
         for i, window in enumerate(windows):
-            probs = raw["probabilities"][i].astype(np.float64)
-            probs = np.clip(probs, 0.0, None) / max(probs.sum(), 1e-12)
+            probs = np.clip(raw["probabilities"][i].astype(np.float64), 0.0, None)
+            probs = np.where(self.applicable(window.asset_type), probs, 0.0)
+            probs = probs / max(probs.sum(), 1e-12)
             best = int(np.argmax(probs))
             fault = labels[best]
             ttf = None

@@ -199,3 +199,30 @@ def derive_step(names: tuple[str, ...], machine: np.ndarray) -> np.ndarray:
     from models.derived import derive
 
     return derive(names, CATALOGUE.channels, machine, np.ones(machine.shape[:3], np.int32))[0, 0]
+
+
+def test_pump_curve_position_tells_a_seal_leak_from_a_demand_drop() -> None:
+    """A throttled pump moves along its curve (less flow, more head); a leaking seal takes both down."""
+    from models.derived import derive
+
+    channels = ("discharge_pressure_bar", "flow_m3_h", "speed_rpm", "suction_pressure_bar")
+
+    def pump(demand: float, leak: float = 0.0) -> np.ndarray:  # the simulator's curve at 2,950 rpm
+        flow = 120.0 * demand * (1.0 - 0.22 * leak)
+        head = 6.0 * (1.25 - 0.3 * demand**2) * (1.0 - 0.18 * leak)
+        stats = np.zeros((1, 1, 4, 4), dtype=np.float32)
+        for c, value in enumerate((1.5 + head, flow, 2950.0, 1.5)):
+            stats[0, 0, c, :] = value
+        return stats
+
+    def read(stats: np.ndarray) -> dict[str, float]:
+        names = ("log_pump_curve", "log_flow_per_speed", "head_per_speed2")
+        return dict(zip(names, derive(names, channels, stats, np.ones((1, 1, 4), dtype=np.int32))[0, 0], strict=True))
+
+    healthy = [read(pump(d)) for d in (0.3, 0.5, 0.7, 1.0)]
+    along = np.ptp([h["log_pump_curve"] for h in healthy])
+    assert np.ptp([h["log_flow_per_speed"] for h in healthy]) > 1.0, "demand swings flow a lot"
+    assert along < 0.1, "but hardly moves the duty point off the curve"
+    for demand in (0.5, 1.0):
+        drop = read(pump(demand))["log_pump_curve"] - read(pump(demand, leak=0.8))["log_pump_curve"]
+        assert drop > 2 * along, f"a leak at {demand:.0%} demand leaves the curve"

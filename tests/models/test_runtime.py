@@ -114,3 +114,23 @@ def test_graph_shape_is_checked_against_the_config(predictor: Predictor) -> None
     inputs = {i.name: i.shape for i in predictor.session.get_inputs()}
     assert inputs["sensors"][0] == inputs["tokens"][0] == "batch", "dynamic batch axis"
     assert np.asarray(predictor.featuriser([]).sensors).shape[0] == 0
+
+
+def test_a_fault_is_named_only_on_asset_types_whose_training_showed_it(predictor: Predictor, windows: list[Window]) -> None:
+    """The synthetic plant's pumps go out of balance and its motor overheats: a pump is never called overheating."""
+    from dataclasses import replace
+
+    assert predictor.bundle.fault_modes == {"pump": {"imbalance"}, "motor": {"overheating"}}
+    labels = predictor.bundle.labels
+    hot_motor = [w for w in windows if w.asset_id == "M-1"][-5:]
+    as_motor = predictor.predict(hot_motor)
+    assert {o.fault for o in as_motor} == {"overheating"}, "the motor's late windows show its fault"
+    as_pump = predictor.predict([replace(w, asset_type="pump") for w in hot_motor])
+    for out in as_pump:
+        assert out.fault != "overheating" and out.probabilities["overheating"] == 0.0
+        assert math.isclose(sum(out.probabilities.values()), 1.0, abs_tol=1e-6)
+    unknown = predictor.predict([replace(w, asset_type="kiln") for w in hot_motor])
+    assert [o.fault for o in unknown] == [o.fault for o in as_motor], "a type training never saw: the model's verdict stands"
+    assert predictor.applicable(None).all() and predictor.applicable("pump").tolist() == [
+        label in (NORMAL, "imbalance") for label in labels
+    ]

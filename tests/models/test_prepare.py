@@ -1,0 +1,56 @@
+"""A reliability engineer retrains on simulator runs that start healthy, yet plants hold machines faulty before any history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from models.data import load_tables
+from models.prepare import absorb_references, drop_references
+from models.windowing import WindowSpec
+from tests.models.synthetic import CHANNELS, write_dataset
+
+SPEC = WindowSpec(
+    channels=CHANNELS, length_s=600.0, hop_s=60.0, steps=10, grace_s=10.0, reference_s=1800.0, reference_min_s=600.0
+)
+
+
+def test_absorbed_references_hold_the_fault_so_only_the_type_baseline_shows_it(tmp_path: Path) -> None:
+    table = load_tables([write_dataset(tmp_path / "d", seconds=5400)], SPEC, None)
+    hot = np.array([a == "M-1" and label == "overheating" for a, label in zip(table.asset_ids, table.labels, strict=True)])
+    temp = CHANNELS.index("temp_c")
+    assert hot.sum() > 20 and np.isfinite(table.reference[hot, temp, 0]).any()
+
+    absorbed, changed = absorb_references(table, SPEC, 1.0, np.random.default_rng(0))
+
+    assert changed == sum(label != "normal" for label in table.labels), "every fault window, at fraction 1"
+    healthy = np.array([label == "normal" for label in table.labels])
+    np.testing.assert_array_equal(absorbed.reference[healthy], table.reference[healthy])
+    episode_mean = table.stats[hot][:, :, temp, 0].mean()
+    np.testing.assert_allclose(absorbed.reference[hot, temp, 0], episode_mean, rtol=1e-5)
+    own_history = np.nanmean(table.reference[hot, temp, 0])
+    assert episode_mean > own_history + 3.0, "the asset's own history was cooler: the fault showed against it"
+    deviation = np.abs(table.stats[hot][:, :, temp, 0].mean(axis=1) - absorbed.reference[hot, temp, 0])
+    assert np.median(deviation) < 0.5 * np.median(np.abs(table.stats[hot][:, :, temp, 0].mean(axis=1) - own_history))
+
+
+def test_no_absorbed_references_leaves_the_table_as_cut(tmp_path: Path) -> None:
+    table = load_tables([write_dataset(tmp_path / "d", seconds=3600)], SPEC, None)
+    same, changed = absorb_references(table, SPEC, 0.0, np.random.default_rng(0))
+    assert changed == 0 and same is table
+    _, changed = absorb_references(table, SPEC, 0.3, np.random.default_rng(0))
+    faults = sum(label != "normal" for label in table.labels)
+    assert 0 < changed < faults
+
+
+def test_dropped_references_read_as_an_assets_first_hour(tmp_path: Path) -> None:
+    table = load_tables([write_dataset(tmp_path / "d", seconds=3600)], SPEC, None)
+    had = np.isfinite(table.reference[:, :, 0]).any(axis=1)
+    dropped, changed = drop_references(table, 0.5, np.random.default_rng(0))
+    gone = ~np.isfinite(dropped.reference[:, :, 0]).any(axis=1)
+    assert 0.3 * len(table) < changed < 0.7 * len(table)
+    assert (gone & had).any() and (~gone).any(), "some windows lose the reference they had, others keep it"
+    kept = ~gone
+    np.testing.assert_array_equal(dropped.reference[kept], table.reference[kept])
+    assert drop_references(table, 0.0, np.random.default_rng(0)) == (table, 0)
