@@ -129,7 +129,9 @@ def fault_modes(table: WindowTable, labels: tuple[str, ...]) -> dict[str, list[s
     return {t: [label for label in labels if label in faults and label != NORMAL] for t, faults in sorted(seen.items())}
 
 
-def absorb_references(table: WindowTable, spec: WindowSpec, fraction: float, rng: np.random.Generator) -> tuple[WindowTable, int]:
+def absorb_references(
+    table: WindowTable, spec: WindowSpec, fraction: float, rng: np.random.Generator, eligible: np.ndarray | None = None
+) -> tuple[WindowTable, int]:
     """Give ``fraction`` of the fault windows a reference that already holds their fault.
 
     A gateway fitted to an ailing machine, or a fault older than the asset's history, leaves the
@@ -138,12 +140,16 @@ def absorb_references(table: WindowTable, spec: WindowSpec, fraction: float, rng
     normal once its reference had formed). Simulator runs start healthy, so without this a model
     learns to trust the asset's own history alone. The reference given is the mean and spread of
     the running steps of every window of that asset with that label: an asset that has always
-    been like this. Returns the table and how many windows changed.
+    been like this. Only ``eligible`` windows (default all) change: a fault the type's baseline
+    cannot show would become a healthy-looking window labelled faulty, noise the model would
+    learn as false alarms. Returns the table and how many windows changed.
     """
     if fraction <= 0 or not spec.reference_s or len(table) == 0:
         return table, 0
     keys = np.array([f"{s}|{a}|{label}" for s, a, label in zip(table.source, table.asset_ids, table.labels, strict=True)])
     chosen = np.array([label != NORMAL for label in table.labels]) & (rng.random(len(table)) < fraction)
+    if eligible is not None:
+        chosen &= eligible
     reference, reference_derived = table.reference.copy(), table.reference_derived.copy()
     c = len(spec.channels)
     _, group = np.unique(keys, return_inverse=True)
@@ -165,18 +171,53 @@ def absorb_references(table: WindowTable, spec: WindowSpec, fraction: float, rng
     return dataclasses.replace(table, reference=reference, reference_derived=reference_derived), changed
 
 
-def drop_references(table: WindowTable, fraction: float, rng: np.random.Generator) -> tuple[WindowTable, int]:
+def visible_against_type(
+    table: WindowTable, spec: WindowSpec, normaliser: Normaliser, min_z: float, chunk: int = 8192
+) -> np.ndarray:
+    """(N,) bool: some derived feature's window mean sits at least ``min_z`` type spreads from the type's healthy mean.
+
+    Derived features are load- and ambient-normalised, so a window beyond a few spreads on one
+    of them shows its state without the asset's own history; a window that does not needs that
+    history to be told from health.
+    """
+    out = np.zeros(len(table), dtype=bool)
+    if not normaliser.derived:
+        return out
+    for at in range(0, len(table), chunk):
+        rows = slice(at, min(at + chunk, len(table)))
+        types = np.array([normaliser.type_index(t) for t in table.asset_types[rows]])
+        d = derive(normaliser.derived, spec.channels, table.stats[rows], table.counts[rows], table.lagged[rows], spec.lagged)
+        with np.errstate(invalid="ignore"):
+            z = _step_mean(d) - normaliser.derived_mean[types]
+            z = np.abs(z) / normaliser.derived_std[types]
+        out[rows] = (np.where(np.isfinite(z) & normaliser.derived_known[types], z, 0.0) >= min_z).any(axis=1)
+    return out
+
+
+def _step_mean(d: np.ndarray) -> np.ndarray:
+    """(N, steps, D) -> (N, D) mean over the steps where a value is defined, NaN where none is."""
+    defined = np.isfinite(d)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(defined, d, 0.0).sum(axis=1) / defined.sum(axis=1)
+
+
+def drop_references(
+    table: WindowTable, fraction: float, rng: np.random.Generator, eligible: np.ndarray | None = None
+) -> tuple[WindowTable, int]:
     """Take the reference away from ``fraction`` of all windows, healthy and faulty alike.
 
     An asset's first running hour (a gateway just fitted, a new machine) has no reference yet,
     and in simulator runs those hours are nearly all healthy: the model would learn the
     no-reference regime from a handful of windows and call a warm healthy pump overheating
     there. Dropping references across the whole table teaches that regime at the data's own
-    mix of classes. Returns the table and how many windows changed.
+    mix of classes. Only ``eligible`` windows (default all) change (see absorb_references).
+    Returns the table and how many windows changed.
     """
     if fraction <= 0 or len(table) == 0:
         return table, 0
     chosen = rng.random(len(table)) < fraction
+    if eligible is not None:
+        chosen &= eligible
     reference, reference_derived = table.reference.copy(), table.reference_derived.copy()
     reference[chosen], reference_derived[chosen] = np.nan, np.nan
     return dataclasses.replace(table, reference=reference, reference_derived=reference_derived), int(chosen.sum())
@@ -216,8 +257,6 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
     if len(train_idx) > prof.max_windows:
         train_idx = np.sort(rng.choice(train_idx, prof.max_windows, replace=False))
     train_t, val_t = table.take(train_idx), table.take(val_idx)
-    train_t, absorbed = absorb_references(train_t, spec, prof.absorbed_reference, rng)
-    train_t, dropped = drop_references(train_t, prof.dropped_reference, rng)
     y_train = np.array([labels.index(x) for x in train_t.labels])
     normaliser = Normaliser.fit(
         channels,
@@ -229,6 +268,9 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
         lagged=train_t.lagged,
         lagged_channels=spec.lagged,
     )
+    visible = visible_against_type(train_t, spec, normaliser, prof.visible_z)
+    train_t, absorbed = absorb_references(train_t, spec, prof.absorbed_reference, rng, visible)
+    train_t, dropped = drop_references(train_t, prof.dropped_reference, rng, visible | (y_train == 0))
     texts = [log_text(r.level, r.text) for lines in train_t.logs for r in lines]
     tokenizer_json, full_ids = trim_vocabulary(base_tokenizer_path().read_text(), texts)
     tok_path = run_dir / "tokenizer.json"

@@ -48,6 +48,10 @@ class Profile:
     dropped_reference: float = 0.1
     """Share of training windows whose asset reference is taken away (models.prepare.drop_references):
     the first running hour of an asset, at the data's own mix of classes."""
+    visible_z: float = 3.0
+    """Only fault windows that some derived feature shows at least this many type spreads from health
+    get an absorbed or a dropped reference (models.prepare.visible_against_type): a fault only the
+    asset's own history reveals would otherwise be taught as a healthy-looking fault."""
     max_windows: int = 100_000
     """Cap on training windows (a random subsample beyond it)."""
     val_fraction: float = 0.15

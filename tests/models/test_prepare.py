@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data import load_tables
-from models.prepare import absorb_references, drop_references
+from models.data import WindowTable, load_tables
+from models.features import GLOBAL, Normaliser
+from models.prepare import absorb_references, drop_references, visible_against_type
 from models.windowing import WindowSpec
 from tests.models.synthetic import CHANNELS, write_dataset
 
@@ -54,3 +55,39 @@ def test_dropped_references_read_as_an_assets_first_hour(tmp_path: Path) -> None
     kept = ~gone
     np.testing.assert_array_equal(dropped.reference[kept], table.reference[kept])
     assert drop_references(table, 0.0, np.random.default_rng(0)) == (table, 0)
+
+
+def test_only_faults_the_type_baseline_shows_are_taught_without_their_own_history() -> None:
+    """A motor running 60 K over ambient shows it against any motor; one at 32 K needs its own past."""
+    spec = WindowSpec(channels=("ambient_temp_c", "winding_temp_c"), length_s=60.0, hop_s=60.0, steps=2, grace_s=0.0)
+    stats = np.zeros((3, 2, 2, 4), dtype=np.float32)
+    stats[:, :, 0, 0] = 20.0
+    stats[:, :, 1, 0] = np.array([52.0, 80.0, 8.0])[:, None]  # rises 32, 60 and -12 K
+    table = WindowTable(
+        stats=stats,
+        counts=np.ones((3, 2, 2), dtype=np.int32),
+        ends=np.zeros(3),
+        ttf_hours=np.full(3, np.nan, dtype=np.float32),
+        labels=["overheating"] * 3,
+        truths=[("overheating",)] * 3,
+        asset_ids=["M-1", "M-2", "M-3"],
+        asset_types=["motor"] * 3,
+        logs=[()] * 3,
+        source=np.zeros(3, dtype=np.int32),
+        sources=["x"],
+        reference=np.full((3, 2, 2), np.nan, dtype=np.float32),
+        reference_derived=np.zeros((3, 0, 2), dtype=np.float32),
+        lagged=np.zeros((3, 2, 0), dtype=np.float32),
+    )
+    baseline = Normaliser(
+        channels=spec.channels,
+        asset_types=(GLOBAL, "motor"),
+        mean=np.zeros((2, 2, 4)),
+        std=np.ones((2, 2, 4)),
+        known=np.ones((2, 2), dtype=bool),
+        derived=("winding_rise_c",),
+        derived_mean=np.full((2, 1), 30.0),
+        derived_std=np.full((2, 1), 5.0),
+        derived_known=np.ones((2, 1), dtype=bool),
+    )
+    assert visible_against_type(table, spec, baseline, 3.0).tolist() == [False, True, True]
