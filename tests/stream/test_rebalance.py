@@ -86,7 +86,7 @@ def test_partitions_move_between_workers_without_losing_or_doubling_state(pair: 
     folded = a.get("/api/health")["predictions"]
     a.produce(hits(assets, start, range(6, 7)))
     # a rejoins the group b left and recovers b's partitions from their changelogs before folding:
-    # tansu's group joins are slow, and on a loaded 2-core CI machine that has taken over 60 s
+    # tansu's group joins are slow, and in full-suite runs on 2 cores that has taken over 60 s
     a.wait_for(lambda: a.get("/api/health")["predictions"] >= folded + len(assets) or None, 150, "a folding everything")
     time.sleep(1.5)  # minor updates go out on the next ticks
     for x in assets:
