@@ -12,6 +12,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
 from stream.synthetic import prediction
@@ -68,7 +69,12 @@ def test_the_page_shows_a_new_alert_live_and_acknowledges_it(
     assert "CRITICAL" in row.text.upper() and "3.0 h" in row.text and "vibration_rms" in row.text
     browser.save_screenshot(str(tmp_path / "alert.png"))
 
-    row.find_element(By.CSS_SELECTOR, "button.action-acknowledge").click()
+    def acknowledge(driver: webdriver.Chrome) -> bool:
+        """Find the button afresh: a live update may re-render the row between finding and clicking."""
+        driver.find_element(By.CSS_SELECTOR, f"{row_css} button.action-acknowledge").click()
+        return True
+
+    WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(acknowledge)
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row_css} td.state"), "acknowledged"))
     alert_id = browser.find_element(By.CSS_SELECTOR, row_css).get_attribute("data-alert-id")
     stored = worker.get(f"/api/alerts/{alert_id}")
