@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from forewarn.contracts import MAX_PAYLOAD_BYTES
+from forewarn.contracts import MAX_PAYLOAD_BYTES, Nameplate
 from forewarn.settings import CommonSettings
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -64,6 +64,11 @@ class EdgeSection(BaseModel):
         "accept", description="accept: score any asset (up to max_assets); reject: only known_assets, others dead-lettered"
     )
     known_assets: list[str] = Field(default_factory=list, description="asset ids this gateway expects (used by 'reject')")
+    nameplates: dict[str, Nameplate] = Field(
+        default_factory=dict,
+        description="asset id -> rating plate ({rated_current_a}): lets a model trained with ratings compare a machine's "
+        "heating with its type's from the first window (docs/edge.md)",
+    )
     max_assets: int = Field(1_000, ge=1, le=100_000, description="most assets buffered at once (memory bound)")
     asset_idle_s: float = Field(
         3_600.0, gt=0, description="when max_assets is reached, an asset silent this long gives up its buffer"

@@ -223,4 +223,7 @@ class _Pacer:
 
 def _policy(settings: EdgeSettings) -> AssetPolicy:
     edge = settings.edge
-    return AssetPolicy(edge.unknown_assets, frozenset(edge.known_assets), edge.max_assets, edge.asset_idle_s, edge.dedup_window)
+    rated = {a: p.rated_current_a for a, p in edge.nameplates.items() if p.rated_current_a is not None}
+    return AssetPolicy(
+        edge.unknown_assets, frozenset(edge.known_assets), edge.max_assets, edge.asset_idle_s, edge.dedup_window, rated
+    )

@@ -28,7 +28,7 @@ from edge_agent.infer import Scorer
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.window import AssetPolicy, WindowStage
 from forewarn.contracts import encode
-from forewarn.dataset import iter_messages
+from forewarn.dataset import META, iter_messages, read_meta
 from forewarn.errors import DatasetError
 from models.windowing import Window
 
@@ -63,7 +63,8 @@ def score_directory(directory: Path, out: Path, scorer: Scorer, max_assets: int 
     """Score every window of a dataset directory into ``out`` (JSONL); raises DatasetError on a bad input line."""
     started = time.perf_counter()
     summary = ScoreSummary(model_version=scorer.version)
-    stage = WindowStage(scorer.spec, AssetPolicy(max_assets=max_assets), EdgeMetrics())
+    rated = read_meta(directory).rated_currents() if (directory / META).exists() else {}
+    stage = WindowStage(scorer.spec, AssetPolicy(max_assets=max_assets, rated_currents=rated), EdgeMetrics())
     tmp = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -95,6 +95,8 @@ class AssetPolicy:
     max_assets: int = 1_000
     idle_s: float = 3_600.0
     dedup_window: int = 1_024
+    rated_currents: Mapping[str, float] = field(default_factory=dict)
+    """asset_id -> rated current from its rating plate (EdgeSection.nameplates, a dataset's meta.json)."""
 
 
 class WindowStage:
@@ -191,7 +193,9 @@ class WindowStage:
             raise Rejected("too_many_assets", f"already buffering max_assets={policy.max_assets} active assets")
         asset_type = message.asset_type if isinstance(message, Telemetry) else None
         asset = _Asset(
-            windower=AssetWindower(self.spec, message.site, message.asset_id, asset_type),
+            windower=AssetWindower(
+                self.spec, message.site, message.asset_id, asset_type, rated_current_a=policy.rated_currents.get(message.asset_id)
+            ),
             telemetry_seq=SeqTracker(policy.dedup_window),
             log_seq=SeqTracker(policy.dedup_window),
         )

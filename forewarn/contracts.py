@@ -395,6 +395,17 @@ class ChannelInfo(WireModel):
     description: Annotated[str, StringConstraints(max_length=256)] = ""
 
 
+class Nameplate(WireModel):
+    """What a machine's rating plate says, as an asset register keeps it.
+
+    Features that scale with the machine's size (winding rise per ampere squared varies 50-fold
+    between a 15 A and a 110 A motor of one type) only compare across machines per unit of
+    rating; without it only the machine's own history can tell that it runs hot.
+    """
+
+    rated_current_a: float | None = Field(None, gt=0, le=100_000, allow_inf_nan=False)
+
+
 class DatasetMeta(WireModel):
     """DIR/meta.json: where a dataset came from and what it holds."""
 
@@ -403,11 +414,17 @@ class DatasetMeta(WireModel):
     channels: dict[ChannelName, ChannelInfo] = Field(default_factory=dict)
     assets: dict[Id, Id | None] = Field(default_factory=dict)
     """asset_id -> asset_type (None when unknown)."""
+    nameplates: dict[Id, Nameplate] = Field(default_factory=dict)
+    """asset_id -> rating plate, for the assets whose ratings are known."""
     split: Annotated[str, StringConstraints(max_length=64)] = ""
     seed: int | None = None
     start: Timestamp | None = None
     end: Timestamp | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    def rated_currents(self) -> dict[str, float]:
+        """asset_id -> rated current, for the assets whose rating plates give one."""
+        return {a: p.rated_current_a for a, p in self.nameplates.items() if p.rated_current_a is not None}
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ whole path once it is written in this form.
 
     DIR/messages.jsonl   Telemetry and LogRecord messages in time order, one JSON object per line
     DIR/labels.jsonl     FaultEpisode ground truth, one per line
-    DIR/meta.json        DatasetMeta: source, licence, channels, assets, split, seed
+    DIR/meta.json        DatasetMeta: source, licence, channels, assets, rating plates, split, seed
 
 A bad line is never skipped silently: reading raises DatasetError naming the file and line.
 """

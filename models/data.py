@@ -25,10 +25,10 @@ from typing import NamedTuple
 import numpy as np
 
 from forewarn.contracts import FaultEpisode
-from forewarn.dataset import LABELS, MESSAGES, faults_at, iter_messages, label_at, read_labels, read_meta
+from forewarn.dataset import LABELS, MESSAGES, META, faults_at, iter_messages, label_at, read_labels, read_meta
 from models.windowing import Window, WindowSpec, windows_from_messages
 
-CACHE_VERSION = 7
+CACHE_VERSION = 8
 
 
 class LogRow(NamedTuple):
@@ -57,6 +57,7 @@ class WindowTable:
     reference: np.ndarray  # (N, C, 2) float32 [mean, std] of the asset's running reference, NaN when none
     reference_derived: np.ndarray  # (N, D, 2) float32, the same for spec.reference_derived (D may be 0)
     lagged: np.ndarray  # (N, steps, L) float32 lagged mean squares of spec.lagged (L may be 0)
+    rated_current: np.ndarray  # (N,) float32 the asset's rated current, NaN where its rating plate is unknown
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -78,6 +79,7 @@ class WindowTable:
             reference=self.reference[index],
             reference_derived=self.reference_derived[index],
             lagged=self.lagged[index],
+            rated_current=self.rated_current[index],
         )
 
     def select_channels(self, keep: np.ndarray) -> WindowTable:
@@ -107,6 +109,7 @@ class WindowTable:
             reference=np.concatenate([t.reference for t in tables]),
             reference_derived=np.concatenate([t.reference_derived for t in tables]),
             lagged=np.concatenate([t.lagged for t in tables]),
+            rated_current=np.concatenate([t.rated_current for t in tables]),
         )
 
 
@@ -129,7 +132,7 @@ def labelled_windows(directory: Path, spec: WindowSpec, every: int = 1) -> Itera
     meta = read_meta(directory)
     types = meta.assets
     incipient = _incipient(meta.extra.get("episodes", []))
-    for window in windows_from_messages(iter_messages(directory), spec, every):
+    for window in windows_from_messages(iter_messages(directory), spec, every, meta.rated_currents()):
         if window.asset_type is None and types.get(window.asset_id):
             window = replace(window, asset_type=types[window.asset_id])
         mine = episodes[window.asset_id]
@@ -158,8 +161,9 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
     no_reference = np.full((c, 2), np.nan, dtype=np.float32)
     no_derived = np.full((d, 2), np.nan, dtype=np.float32)
     no_lag = np.full((spec.steps, len(spec.lagged)), np.nan, dtype=np.float32)
-    lags = []
+    lags, rated = [], []
     for window, label, ttf, right in labelled_windows(directory, spec, every):
+        rated.append(np.nan if window.rated_current_a is None else window.rated_current_a)
         refs.append(no_reference if window.reference is None else window.reference)
         drefs.append(no_derived if window.reference_derived is None else window.reference_derived)
         lags.append(no_lag if window.lagged is None else window.lagged)
@@ -187,12 +191,13 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
         reference=np.stack(refs) if refs else np.zeros((0, c, 2), np.float32),
         reference_derived=np.stack(drefs) if drefs else np.zeros((0, d, 2), np.float32),
         lagged=np.stack(lags) if lags else np.zeros((0, spec.steps, len(spec.lagged)), np.float32),
+        rated_current=np.asarray(rated, dtype=np.float32),
     )
 
 
 def _cache_key(directory: Path, spec: WindowSpec, every: int) -> str:
     parts: list[object] = [CACHE_VERSION, str(Path(directory).resolve()), spec.to_dict(), every]
-    for name in (MESSAGES, LABELS):
+    for name in (MESSAGES, LABELS, META):
         stat = (Path(directory) / name).stat()
         parts.append((name, stat.st_size, stat.st_mtime_ns))
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -221,6 +226,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
                 reference=z["reference"],
                 reference_derived=z["reference_derived"],
                 lagged=z["lagged"],
+                rated_current=z["rated_current"],
             )
     table = read_windows(directory, spec, every)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,6 +242,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
         reference=table.reference,
         reference_derived=table.reference_derived,
         lagged=table.lagged,
+        rated_current=table.rated_current,
         meta=np.array(json.dumps(meta)),
     )
     tmp.replace(path)

@@ -7,7 +7,8 @@ grows with speed squared, bearing and high-frequency bands with speed to the 1.5
 ratios (2x/1x and axial/1x for misalignment, BPFO/BPFI for which race), flow and head per
 speed and the duty point against the pump's curve (a leak takes both down; demand moves them
 along the curve), winding rise per current squared (cooling; also per *lagged* current squared, which a
-winding's thermal lag makes the steady one: models.lag), and erratic 1x (looseness).
+winding's thermal lag makes the steady one: models.lag; and per *rated* current squared where the
+machine's rating plate is known, which compares machines of one type), and erratic 1x (looseness).
 
 A feature whose inputs the asset lacks, or that is undefined in a step (a stopped machine
 has no speed to normalise by), is NaN and masked downstream. Channel names are those of the
@@ -85,6 +86,21 @@ def _lagged_cooling(g: Getter) -> np.ndarray:
     return _log(np.maximum(rise, 0.1) / heat)
 
 
+RATED_CURRENT = "~rated_current_a"
+"""Getter name of the window's rated current (its asset's rating plate, contracts.Nameplate)."""
+
+
+def _rated_cooling(g: Getter) -> np.ndarray:
+    """Winding rise per lagged per-unit current squared: the machine's rated rise at full load.
+
+    Rise per ampere squared scales with the machine's size (the type's spread is about 2.9 log
+    units, a failed cooling moves it by 0.2-1.0), so only the machine's own history could tell
+    a hot one; per unit of its rating the healthy spread is the design rise's (40-65 C), and a
+    machine that runs hot from the day the gateway met it stands out against its type.
+    """
+    return np.asarray(_lagged_cooling(g) + 2.0 * _log(g(RATED_CURRENT, MEAN)))
+
+
 def _head(g: Getter) -> np.ndarray:
     return np.asarray((g("discharge_pressure_bar", MEAN) - g("suction_pressure_bar", MEAN)) / _speed(g) ** 2)
 
@@ -127,6 +143,7 @@ DERIVED: dict[str, Callable[[Getter], np.ndarray]] = {
     "log_flow_cv": _cv("flow_m3_h"),
     "log_winding_rise_per_lagged_current2": _lagged_cooling,
     "log_pump_curve": _pump_curve,
+    "log_winding_rise_per_lagged_rated_current2": _rated_cooling,
 }
 """Name -> formula over step statistics. Names are saved in the bundle; never change a formula under a name."""
 
@@ -141,16 +158,21 @@ def getter(
     counts: np.ndarray,
     lagged: np.ndarray | None = None,
     lagged_channels: tuple[str, ...] = (),
+    rated_current: np.ndarray | None = None,
 ) -> Getter:
     """Access (N, steps) values of one statistic of one channel; NaN where missing or not in the spec.
 
-    ``channel + LAGGED`` reads the lagged mean square of a lagged channel (any statistic).
+    ``channel + LAGGED`` reads the lagged mean square of a lagged channel (any statistic);
+    RATED_CURRENT reads each window's rated current (N,), NaN where its rating plate is unknown.
     """
     index = {c: i for i, c in enumerate(channels)}
     lag_index = {c + LAGGED: i for i, c in enumerate(lagged_channels)} if lagged is not None else {}
     n, steps = stats.shape[:2]
 
     def get(channel: str, stat: int) -> np.ndarray:
+        if channel == RATED_CURRENT:
+            rated = np.full(n, np.nan) if rated_current is None else np.asarray(rated_current, dtype=np.float64)
+            return np.broadcast_to(rated[:, None], (n, steps))
         if channel in lag_index:
             assert lagged is not None
             return lagged[:, :, lag_index[channel]].astype(np.float64)
@@ -169,9 +191,11 @@ def derive(
     counts: np.ndarray,
     lagged: np.ndarray | None = None,
     lagged_channels: tuple[str, ...] = (),
+    rated_current: np.ndarray | None = None,
 ) -> np.ndarray:
-    """stats (N, steps, C, 4), counts (N, steps, C), lagged (N, steps, L) -> (N, steps, D) float64, NaN where undefined."""
-    g = getter(channels, stats, counts, lagged, lagged_channels)
+    """stats (N, steps, C, 4), counts (N, steps, C), lagged (N, steps, L), rated_current (N,) -> (N, steps, D)
+    float64, NaN where undefined."""
+    g = getter(channels, stats, counts, lagged, lagged_channels, rated_current)
     n, steps = stats.shape[:2]
     out = np.full((n, steps, len(names)), np.nan)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):

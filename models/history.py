@@ -74,8 +74,9 @@ class _EW:
 class AssetHistory:
     """What one asset's folded steps say: reference (channels, derived features) and lagged heating."""
 
-    def __init__(self, spec: WindowSpec) -> None:
+    def __init__(self, spec: WindowSpec, rated_current_a: float | None = None) -> None:
         self.spec = spec
+        self._rated = np.array([np.nan if rated_current_a is None else rated_current_a])
         alpha = 1.0 - math.exp(-spec.step_s / spec.reference_s) if spec.reference_s > 0 else 0.0
         warm = spec.reference_min_s
         self._channels = _EW(len(spec.channels), alpha, spec.step_s, warm, robust=False) if alpha else None
@@ -100,7 +101,9 @@ class AssetHistory:
         if self._derived is not None and self.spec.reference_derived and len(mean):
             stats = np.stack([mean, std, mean, mean], axis=-1)[None]  # (1, k, channels, 4): derive reads mean and std
             lag = None if lagged is None else lagged[running][None]
-            values = derive(self.spec.reference_derived, self.spec.channels, stats, count[None], lag, self.spec.lagged)[0]
+            values = derive(
+                self.spec.reference_derived, self.spec.channels, stats, count[None], lag, self.spec.lagged, self._rated
+            )[0]
             for k in range(len(values)):  # (k, D), nan where undefined
                 self._derived.update(values[k], np.isfinite(values[k]))
 

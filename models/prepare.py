@@ -164,7 +164,8 @@ def absorb_references(
         reference[target] = _mean_std(stats[..., 0].reshape(-1, c), ran.reshape(-1, c))
         if spec.reference_derived:
             lagged = table.lagged[rows] if spec.lagged else None
-            d = derive(spec.reference_derived, spec.channels, stats, np.where(ran, counts, 0), lagged, spec.lagged)
+            ran_counts = np.where(ran, counts, 0)
+            d = derive(spec.reference_derived, spec.channels, stats, ran_counts, lagged, spec.lagged, table.rated_current[rows])
             flat = d.reshape(-1, d.shape[-1])
             reference_derived[target] = _mean_std(np.nan_to_num(flat), np.isfinite(flat))
     changed = int(chosen.sum())
@@ -186,7 +187,15 @@ def visible_against_type(
     for at in range(0, len(table), chunk):
         rows = slice(at, min(at + chunk, len(table)))
         types = np.array([normaliser.type_index(t) for t in table.asset_types[rows]])
-        d = derive(normaliser.derived, spec.channels, table.stats[rows], table.counts[rows], table.lagged[rows], spec.lagged)
+        d = derive(
+            normaliser.derived,
+            spec.channels,
+            table.stats[rows],
+            table.counts[rows],
+            table.lagged[rows],
+            spec.lagged,
+            table.rated_current[rows],
+        )
         with np.errstate(invalid="ignore"):
             z = _step_mean(d) - normaliser.derived_mean[types]
             z = np.abs(z) / normaliser.derived_std[types]
@@ -198,7 +207,7 @@ def _step_mean(d: np.ndarray) -> np.ndarray:
     """(N, steps, D) -> (N, D) mean over the steps where a value is defined, NaN where none is."""
     defined = np.isfinite(d)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(defined, d, 0.0).sum(axis=1) / defined.sum(axis=1)
+        return np.asarray(np.where(defined, d, 0.0).sum(axis=1) / defined.sum(axis=1))
 
 
 def drop_references(
@@ -267,6 +276,7 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
         feats.derived,
         lagged=train_t.lagged,
         lagged_channels=spec.lagged,
+        rated_current=train_t.rated_current,
     )
     visible = visible_against_type(train_t, spec, normaliser, prof.visible_z)
     train_t, absorbed = absorb_references(train_t, spec, prof.absorbed_reference, rng, visible)
@@ -320,7 +330,9 @@ def _featurise(featuriser: Featuriser, table: WindowTable, labels: tuple[str, ..
             f = Features(z["sensors"], z["tokens"], z["line_index"])
             return Arrays(f.sensors, f.tokens, z["y"], z["ttf"]), f
     types = featuriser.type_indices(table.asset_types)
-    sensors = featuriser.sensors(table.stats, table.counts, types, table.reference, table.reference_derived, table.lagged)
+    sensors = featuriser.sensors(
+        table.stats, table.counts, types, table.reference, table.reference_derived, table.lagged, table.rated_current
+    )
     tokens, line_index = featuriser.log_tokens(table.logs)
     y = np.array([labels.index(x) for x in table.labels], dtype=np.int64)
     ttf = np.log1p(table.ttf_hours.astype(np.float32))

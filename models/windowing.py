@@ -128,6 +128,8 @@ class Window:
     lagged: np.ndarray | None = None
     """(steps, len(spec.lagged)) float32: each step's mean square of the lagged channels, low-pass
     filtered over the asset's history up to that step; NaN before any sample; None when the spec lags none."""
+    rated_current_a: float | None = None
+    """The asset's rated current from its rating plate (contracts.Nameplate); None when unknown."""
 
     @property
     def coverage(self) -> float:
@@ -151,14 +153,24 @@ class WindowerCounters:
 class AssetWindower:
     """Bounded per-asset buffer of step aggregates and recent log lines; emits windows in order."""
 
-    def __init__(self, spec: WindowSpec, site: str, asset_id: str, asset_type: str | None = None, every: int = 1) -> None:
-        """``every``: build only every n-th window (by its end, in hops); the history still folds every hop."""
+    def __init__(
+        self,
+        spec: WindowSpec,
+        site: str,
+        asset_id: str,
+        asset_type: str | None = None,
+        every: int = 1,
+        rated_current_a: float | None = None,
+    ) -> None:
+        """``every``: build only every n-th window (by its end, in hops); the history still folds every hop.
+        ``rated_current_a``: from the asset's rating plate, when known."""
         assert every >= 1, "every must be a positive number of hops"
         self.spec = spec
         self.every = every
         self.site = site
         self.asset_id = asset_id
         self.asset_type = asset_type
+        self.rated_current_a = rated_current_a
         self.counters = WindowerCounters()
         self._column = {name: i for i, name in enumerate(spec.channels)}
         self._hop_steps = round(spec.hop_s / spec.step_s)
@@ -177,7 +189,7 @@ class AssetWindower:
         self._next_end_step: int | None = None  # end (exclusive, in steps) of the next window to emit
         self._run_column = self._column.get(spec.running_channel) if spec.running_channel else None
         self._lag_columns = [self._column[c] for c in spec.lagged]
-        self.history = AssetHistory(spec)
+        self.history = AssetHistory(spec, rated_current_a)
         self.latest_ts = -math.inf
 
     # ---------------------------------------------------------------- input
@@ -312,6 +324,7 @@ class AssetWindower:
             reference=self.history.reference(),
             reference_derived=self.history.reference_derived(),
             lagged=self.history.lagged(wanted, squares, running),
+            rated_current_a=self.rated_current_a,
         )
 
     def _fold_history(self, first: int, stop: int) -> None:
@@ -374,11 +387,14 @@ class Windower:
     assets: dict[str, AssetWindower] = field(default_factory=dict)
     every: int = 1
     """Build only every n-th window of each asset (training needs fewer of the overlapping windows)."""
+    rated_currents: dict[str, float] = field(default_factory=dict)
+    """asset_id -> rated current, for the assets whose rating plates are known."""
 
     def asset(self, site: str, asset_id: str, asset_type: str | None = None) -> AssetWindower:
         windower = self.assets.get(asset_id)
         if windower is None:
-            windower = self.assets[asset_id] = AssetWindower(self.spec, site, asset_id, asset_type, self.every)
+            rated = self.rated_currents.get(asset_id)
+            windower = self.assets[asset_id] = AssetWindower(self.spec, site, asset_id, asset_type, self.every, rated)
         return windower
 
     def add(self, message: Telemetry | LogRecord) -> AssetWindower:
@@ -391,9 +407,12 @@ class Windower:
         return windower
 
 
-def windows_from_messages(messages: Iterable[Telemetry | LogRecord], spec: WindowSpec, every: int = 1) -> Iterator[Window]:
-    """Every (``every``-th) window of a finite, time-ordered message stream (a dataset directory), deterministically."""
-    windower = Windower(spec, every=every)
+def windows_from_messages(
+    messages: Iterable[Telemetry | LogRecord], spec: WindowSpec, every: int = 1, rated_currents: dict[str, float] | None = None
+) -> Iterator[Window]:
+    """Every (``every``-th) window of a finite, time-ordered message stream (a dataset directory), deterministically;
+    ``rated_currents``: asset_id -> rated current where known (DatasetMeta.nameplates)."""
+    windower = Windower(spec, every=every, rated_currents=dict(rated_currents or {}))
     for message in messages:
         yield from windower.add(message).ready()
     for asset in windower.assets.values():

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from forewarn.contracts import ChannelInfo, DatasetMeta, FaultEpisode, LogRecord, Telemetry
+from forewarn.contracts import ChannelInfo, DatasetMeta, FaultEpisode, LogRecord, Nameplate, Telemetry
 from forewarn.dataset import message_time
 from simulators.assets import ASSET_TYPES, draw_params
 from simulators.channels import BY_NAME, CHANNELS, INDEX, WAVEFORM_CHANNEL
@@ -217,7 +217,7 @@ class Plant:
         return self.episode_table.to_labels(self.asset_ids, self.site_of, until)
 
     def meta(self, split: str = "", end: float | None = None) -> DatasetMeta:
-        """The dataset description of this run: channels with rates, assets with types, seed, time span."""
+        """The dataset description of this run: channels with rates, assets with types and rated currents, seed, time span."""
         used = {c for names in self.channel_names for c in names}
         channels = {
             c.name: ChannelInfo(unit=c.unit, rate_hz=self.scenario.sample_rate_hz, description=c.description)
@@ -234,6 +234,9 @@ class Plant:
             licence="Apache-2.0 (synthetic data)",
             channels=channels,
             assets=dict(zip(self.asset_ids, self.asset_types, strict=True)),
+            nameplates={
+                a: Nameplate(rated_current_a=round(float(i), 1)) for a, i in zip(self.asset_ids, self.params.i_rated, strict=True)
+            },
             split=split,
             seed=self.seed,
             start=self.start,

@@ -28,12 +28,20 @@ def test_defaults_run_on_one_machine(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = tmp_path / "edge.toml"
-    config.write_text('[edge]\ngateway_id = "from-file"\nbatch_size = 16\n[kafka]\nbootstrap = "k:9092"\n')
+    config.write_text(
+        '[edge]\ngateway_id = "from-file"\nbatch_size = 16\nnameplates = { "P-1" = { rated_current_a = 48.0 } }\n'
+        '[kafka]\nbootstrap = "k:9092"\n'
+    )
     monkeypatch.setenv("FOREWARN_EDGE_GATEWAY_ID", "from-env")
     monkeypatch.setenv("FOREWARN_EDGE_KNOWN_ASSETS", '["P-1", "P-2"]')
     settings = load_settings(EdgeSettings, config)
     assert (settings.edge.gateway_id, settings.edge.batch_size, settings.kafka.bootstrap) == ("from-env", 16, "k:9092")
     assert settings.edge.known_assets == ["P-1", "P-2"]
+    assert settings.edge.nameplates["P-1"].rated_current_a == 48.0
+    monkeypatch.setenv("FOREWARN_EDGE_NAMEPLATES", '{"P-1": {"rated_current_a": -3}}')
+    with pytest.raises(ConfigError, match="edge.nameplates"):
+        load_settings(EdgeSettings, config)
+    monkeypatch.delenv("FOREWARN_EDGE_NAMEPLATES")
     monkeypatch.setenv("FOREWARN_EDGE_GATEWAY_ID", "bad/id")
     with pytest.raises(ConfigError, match="edge.gateway_id"):
         load_settings(EdgeSettings, config)

@@ -9,6 +9,7 @@ import pytest
 from forewarn.contracts import Telemetry
 from forewarn.dataset import iter_messages, label_at, read_labels, read_meta
 from forewarn.errors import DatasetError
+from models.data import labelled_windows
 from models.windowing import WindowSpec, windows_from_messages
 from simulators.channels import BY_NAME
 from simulators.dataset_out import write_dataset
@@ -43,6 +44,19 @@ def test_meta_describes_channels_assets_and_seed(dataset: Path) -> None:
     assert meta.extra["episodes"][0]["initiation"] <= meta.extra["episodes"][0]["detectable"]
 
 
+def test_meta_carries_each_assets_rated_current_and_the_currents_stay_under_it(dataset: Path) -> None:
+    nameplates = read_meta(dataset).nameplates
+    assert set(nameplates) == set(read_meta(dataset).assets)
+    peak: dict[str, float] = {}
+    for message in iter_messages(dataset):
+        if isinstance(message, Telemetry) and "current_l1_a" in message.channels:
+            values = [v for v in message.channels["current_l1_a"] if v is not None]
+            peak[message.asset_id] = max([peak.get(message.asset_id, 0.0), *values])
+    for asset, plate in nameplates.items():
+        assert plate.rated_current_a is not None
+        assert 0.3 * plate.rated_current_a < peak[asset] < 1.25 * plate.rated_current_a, asset
+
+
 def test_the_demo_fault_is_labelled_and_visible_within_the_first_hour(dataset: Path) -> None:
     labels = read_labels(dataset)
     assert label_at(labels, "P-101", START + 1800)[0] == "bearing_outer_race"
@@ -64,6 +78,13 @@ def test_edge_windowing_cuts_full_windows_from_it(dataset: Path) -> None:
     assert per_asset == set(meta.assets)
     assert all(w.coverage > 0.9 for w in windows)
     assert len(windows) >= 5 * 100  # 2 h, 1 min hop, 5 assets, less the first window
+
+
+def test_training_windows_carry_each_assets_rated_current_from_meta(dataset: Path) -> None:
+    spec = WindowSpec(channels=("speed_rpm", "current_l1_a"), grace_s=10.0)
+    plates = read_meta(dataset).rated_currents()
+    seen = {lw.window.asset_id: lw.window.rated_current_a for lw in labelled_windows(dataset, spec, every=30)}
+    assert seen == plates and len(seen) == 5
 
 
 def test_an_existing_dataset_is_not_overwritten_by_accident(dataset: Path) -> None:
