@@ -42,10 +42,11 @@ class Profile:
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""
-    absorbed_reference: float = 0.0
+    absorbed_reference: float = 0.2
     """Share of training fault windows whose asset reference is replaced by one that already holds
-    the fault (models.prepare.absorb_references): an asset faulty before its history began. Off:
-    0.2 (with dropped_reference 0.1) measured 0.818 held-out macro-F1 vs 0.865 without (docs/models.md)."""
+    the fault (models.prepare.absorb_references): an asset faulty before its history began. Only
+    faults visible against the type teach it (visible_z); a cooling failure is, once the rated
+    current's feature reads it (docs/models.md, 2026-12-01)."""
     dropped_reference: float = 0.0
     """Share of training windows whose asset reference is taken away (models.prepare.drop_references):
     the first running hour of an asset, at the data's own mix of classes."""
