@@ -188,6 +188,7 @@ class Demo:
         )
         if self.config is not None:
             env["FOREWARN_CONFIG"] = str(self.config.resolve())
+        env["FOREWARN_EDGE_NAMEPLATES"] = json.dumps(simulated_nameplates(self.scenario, self.config))
         return env
 
     async def _prepare_topics(self, kafka: str) -> None:
@@ -359,6 +360,21 @@ def _describe(alert: Alert, elapsed: float, new: bool) -> str:
     if evidence.logs:
         lines.append(f"{'':>12} log: {evidence.logs[0].text[:100]!r}")
     return "\n".join(lines)
+
+
+def simulated_nameplates(scenario: str, config: Path | None) -> dict[str, dict[str, float | None]]:
+    """The rating plates of the plant the demo's simulator plays: what its gateway's asset register would hold.
+
+    The simulator child reads the same config (seed) and gets the same scenario, so its assets
+    and their rated currents are these.
+    """
+    from simulators.cli import build_scenario
+    from simulators.config import SimulatorSettings
+    from simulators.plant import Plant
+
+    settings = load_settings(SimulatorSettings, config)
+    plant = Plant(build_scenario(settings, scenario, None, None, None), settings.simulator.seed)
+    return {asset: {"rated_current_a": plate.rated_current_a} for asset, plate in plant.meta().nameplates.items()}
 
 
 def _port_or_free(port: int) -> int:
