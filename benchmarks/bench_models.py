@@ -34,7 +34,8 @@ def demo_windows(bundle: Bundle, hours: float = 3.0) -> list[Window]:
     from simulators.scenario import load_scenario
 
     plant = Plant(load_scenario("demo"), seed=0)
-    return list(windows_from_messages(plant.messages(hours * 3600), bundle.spec))
+    rated = plant.meta().rated_currents()  # what a gateway's edge.nameplates would hold
+    return list(windows_from_messages(plant.messages(hours * 3600), bundle.spec, rated_currents=rated))
 
 
 def time_graph(path: Path, feats: Features, batch: int, runs: int, vocab_map: np.ndarray | None = None) -> float:
