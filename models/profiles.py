@@ -45,8 +45,8 @@ class Profile:
     absorbed_reference: float = 0.2
     """Share of training fault windows whose asset reference is replaced by one that already holds
     the fault (models.prepare.absorb_references): an asset faulty before its history began. Only
-    faults visible against the type teach it (visible_z); a cooling failure is, once the rated
-    current's feature reads it (docs/models.md, 2026-12-01)."""
+    faults visible against the type teach it (visible_z). With the pump-curve and rated-current
+    features it is in the shipped bundle (held-out macro-F1 0.904 vs 0.875; docs/models.md)."""
     dropped_reference: float = 0.0
     """Share of training windows whose asset reference is taken away (models.prepare.drop_references):
     the first running hour of an asset, at the data's own mix of classes."""
