@@ -293,17 +293,27 @@ class Demo:
             enable_auto_commit=False,
             group_id=None,
         )
-        await consumer.start()
-        deadline = self.started + self.duration_s
+        # Ctrl-C sets a flag rather than cancelling the task: a cancellation that lands while the
+        # consumer connects is swallowed by aiokafka, and the demo then ran on to its deadline.
+        interrupted = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, interrupted.set)
         try:
-            while time.monotonic() < deadline:
-                batches = await consumer.getmany(timeout_ms=250, max_records=2_000)
-                for tp, records in batches.items():
-                    for record in records:
-                        self._observe(tp.topic, record.value or b"")
-                self._check_children()
+            await consumer.start()
+            deadline = self.started + self.duration_s
+            try:
+                while time.monotonic() < deadline and not interrupted.is_set():
+                    batches = await consumer.getmany(timeout_ms=250, max_records=2_000)
+                    for tp, records in batches.items():
+                        for record in records:
+                            self._observe(tp.topic, record.value or b"")
+                    self._check_children()
+            finally:
+                await consumer.stop()
         finally:
-            await consumer.stop()
+            loop.remove_signal_handler(signal.SIGINT)
+        if interrupted.is_set():
+            raise KeyboardInterrupt
 
     def _observe(self, topic: str, value: bytes) -> None:
         elapsed = time.monotonic() - self.started
