@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from forewarn.contracts import MAX_PAYLOAD_BYTES, Nameplate
 from forewarn.settings import CommonSettings
@@ -55,7 +55,14 @@ class EdgeSection(BaseModel):
     inbox_max_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024 * 1024,
-        description="payload bytes waiting between MQTT and the pipeline; beyond, payloads are dead-lettered",
+        description="payload bytes waiting between MQTT and the pipeline; beyond, MQTT waits (inbox_wait_s)",
+    )
+    inbox_wait_s: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="how long a payload may wait for room in a full inbox (backpressure to the broker) before it "
+        "is dead-lettered as inbox_full; keep it under half the MQTT keepalive",
     )
     drain_max_messages: int = Field(2_000, ge=1, description="most inbound messages folded per pipeline step")
 
@@ -107,6 +114,16 @@ class EdgeSettings(CommonSettings):
     """Everything `forewarn edge run` and `forewarn edge score` read."""
 
     edge: EdgeSection = EdgeSection()
+
+    @model_validator(mode="after")
+    def _inbox_wait_within_keepalive(self) -> EdgeSettings:
+        """The MQTT network thread sends no ping while it waits for room: a long wait would drop the session."""
+        if self.edge.inbox_wait_s > self.mqtt.keepalive_s / 2:
+            raise ValueError(
+                f"edge.inbox_wait_s ({self.edge.inbox_wait_s} s) must be at most half of mqtt.keepalive_s "
+                f"({self.mqtt.keepalive_s} s): the MQTT connection sends no keepalive while it waits"
+            )
+        return self
 
     def client_id(self) -> str:
         return self.edge.client_id or f"forewarn-edge-{self.edge.gateway_id}"

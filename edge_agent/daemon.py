@@ -43,7 +43,8 @@ class EdgeDaemon:
         self.metrics = EdgeMetrics()
         self.scorer = Scorer(settings.model_path(), edge.gateway_id, edge.ort_threads, edge.batch_size)
         self.outbox = Outbox(settings.outbox_file(), self.metrics, edge.outbox_max_bytes, edge.outbox_max_age_s, edge.outbox_sync)
-        self.inbox = Inbox(edge.inbox_max_bytes)
+        self.inbox = Inbox(edge.inbox_max_bytes, edge.inbox_wait_s)
+        self.metrics.watch(self.inbox.levels)
         status_topic = topics.mqtt_gateway_status.format(gateway=edge.gateway_id, site=settings.site, asset="")
         self.health = Health(edge.gateway_id, settings.site, status_topic, edge.status_interval_s, self._vitals)
         self.link = MqttLink(settings, self.inbox, self.metrics, will=self.health.will(), birth=self.health.birth)
@@ -158,6 +159,7 @@ class EdgeDaemon:
     async def stop(self) -> None:
         edge = self.settings.edge
         await self.health.stop()
+        self.inbox.close()  # nothing drains any more: free a paho thread waiting for room
         await asyncio.to_thread(self.link.stop, self.health.will())
         if self.publisher is not None:
             await self.publisher.stop(edge.stop_timeout_s)

@@ -259,7 +259,11 @@ def test_memory_stays_bounded_under_a_10x_burst(
         done.set()
         sampler.join()
         growth_mb = (peak - baseline) / 2**20
-        print(f"burst: baseline RSS {baseline / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB, growth {growth_mb:.1f} MiB")
+        inbox_peak = agent.metric("forewarn_edge_inbox_peak_bytes") or 0
+        print(
+            f"burst: baseline RSS {baseline / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB, growth {growth_mb:.1f} MiB, "
+            f"inbox peak {inbox_peak / 2**20:.2f} MiB"
+        )
         # Bounded by configuration, not by the burst's length: one step folds at most inbox_max_bytes of
         # messages, and the windows they complete (20 steps x 259 features each for the shipped bundle)
         # are scored before the next step, in batches of batch_size. About 70 MiB measured.

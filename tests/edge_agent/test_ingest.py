@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import ValidationError
 
 from edge_agent.config import EdgeSettings
 from edge_agent.errors import Rejected
@@ -147,6 +149,38 @@ def test_the_inbox_is_bounded_by_bytes_and_wakes_the_loop() -> None:
         assert time.perf_counter() - started < 2, "a put from another thread wakes the waiting loop"
 
     asyncio.run(scenario())
+
+
+def test_a_full_inbox_holds_the_mqtt_thread_until_the_pipeline_drains() -> None:
+    """A burst: the producer waits for room rather than losing a payload; a stalled pipeline still refuses, in time."""
+    inbox = Inbox(max_bytes=1000, wait_s=5.0)
+    assert inbox.put(_delivery(600))
+    threading.Timer(0.2, inbox.drain, args=(10,)).start()
+    started = time.perf_counter()
+    assert inbox.put(_delivery(600)), "room made by the drain"
+    waited = time.perf_counter() - started
+    assert 0.1 < waited < 4, f"waited {waited:.2f} s"
+    assert inbox.depth == (1, 600) and inbox.waits == 1 and inbox.peak_bytes == 600
+
+    stalled = Inbox(max_bytes=1000, wait_s=0.3)
+    assert stalled.put(_delivery(600))
+    started = time.perf_counter()
+    assert not stalled.put(_delivery(600)), "nobody drains: refused after the wait"
+    assert 0.25 < time.perf_counter() - started < 3
+    assert stalled.depth == (1, 600)
+
+    closing = Inbox(max_bytes=1000, wait_s=30.0)
+    assert closing.put(_delivery(600))
+    threading.Timer(0.2, closing.close).start()
+    started = time.perf_counter()
+    assert closing.put(_delivery(600)), "shutdown releases the wait (the payload is never acked: redelivered)"
+    assert time.perf_counter() - started < 5
+
+
+def test_the_inbox_wait_must_leave_the_keepalive_alive() -> None:
+    with pytest.raises(ValidationError, match="keepalive"):
+        EdgeSettings(mqtt={"keepalive_s": 10}, edge={"inbox_wait_s": 6})
+    assert EdgeSettings(mqtt={"keepalive_s": 10}, edge={"inbox_wait_s": 5}).edge.inbox_wait_s == 5
 
 
 # ---------------------------------------------------------------------------------------- real Mosquitto
