@@ -9,7 +9,8 @@ later window can change them, and attaches what the history says to each window 
   coast-down or standstill is not its working baseline). Raw channels swing with load and get
   plain EW statistics; derived features are load-normalised and get a *robust* reference;
 - the **lagged heating** (``spec.lagged``, ``models.lag``): the phase currents' mean square
-  low-pass filtered with a winding-like time constant.
+  low-pass filtered with a winding-like time constant, or with the candidate of ``spec.lag_fit``
+  that this asset's winding fits best (``models.lag.FittedLag``).
 
 numpy only: the edge runtime imports it.
 """
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.derived import derive
-from models.lag import Lag
+from models.lag import FittedLag, Lag
 
 if TYPE_CHECKING:
     from models.windowing import WindowSpec
@@ -35,11 +36,22 @@ REFERENCE_VAR_CLIP = 1.5
 
 
 class _EW:
-    """Exponentially weighted mean and variance of n values, and the seconds of data folded into each."""
+    """Exponentially weighted mean and variance of n values, and the seconds of data folded into each.
 
-    def __init__(self, n: int, alpha: float, step_s: float, warm_s: float, robust: bool) -> None:
+    ``average_start``: each step weighs max(alpha, 1/count), so the statistics are the plain
+    mean and variance of everything folded until a time constant's worth has been seen, and
+    exponentially weighted after (a bias-corrected EW). Without it the mean starts at the first
+    step's value and moves by alpha a step: an hour into a 6 h reference it still sits 83 % of
+    the way at that one step, and the first running step after a standstill (a cold winding)
+    fixed an asset's reference for hours (plant200 east.FAN-302: its settled winding read 0.77
+    log units above its reference at warm-up and still 0.16 above ten hours later). Its
+    variance, started at zero, also read a fifth of the true one at warm-up.
+    """
+
+    def __init__(self, n: int, alpha: float, step_s: float, warm_s: float, robust: bool, average_start: bool = False) -> None:
         self.mean, self.var, self.seen_s = np.zeros(n), np.zeros(n), np.zeros(n)
         self.alpha, self.step_s, self.warm_s, self.robust = alpha, step_s, warm_s, robust
+        self.average_start = average_start
 
     def update(self, x: np.ndarray, seen: np.ndarray) -> None:
         """Fold one step's values where ``seen``.
@@ -59,7 +71,9 @@ class _EW:
             sd = np.maximum(np.sqrt(self.var), 1e-6 + 1e-3 * np.abs(self.mean))
             delta = np.where(warm, np.clip(delta, -REFERENCE_CLIP * sd, REFERENCE_CLIP * sd), delta)
             delta_var = np.where(warm, np.clip(delta, -REFERENCE_VAR_CLIP * sd, REFERENCE_VAR_CLIP * sd), delta)
-        a = self.alpha
+        a: float | np.ndarray = self.alpha
+        if self.average_start:
+            a = np.maximum(self.alpha, self.step_s / (self.seen_s + self.step_s))  # 1/count, this step included
         self.mean += a * delta
         self.var = np.where(update, (1.0 - a) * (self.var + a * delta_var * delta_var), self.var)
         self.seen_s[seen] += self.step_s
@@ -79,9 +93,14 @@ class AssetHistory:
         self._rated = np.array([np.nan if rated_current_a is None else rated_current_a])
         alpha = 1.0 - math.exp(-spec.step_s / spec.reference_s) if spec.reference_s > 0 else 0.0
         warm = spec.reference_min_s
-        self._channels = _EW(len(spec.channels), alpha, spec.step_s, warm, robust=False) if alpha else None
-        self._derived = _EW(len(spec.reference_derived), alpha, spec.step_s, warm, robust=True) if alpha else None
-        self._lag = Lag(len(spec.lagged), spec.lag_s, spec.step_s, spec.lag_standstill) if spec.lagged else None
+        start = spec.reference_average_start
+        self._channels = _EW(len(spec.channels), alpha, spec.step_s, warm, False, start) if alpha else None
+        self._derived = _EW(len(spec.reference_derived), alpha, spec.step_s, warm, True, start) if alpha else None
+        self._lag: Lag | FittedLag | None = None
+        if spec.lagged and spec.lag_fit:
+            self._lag = FittedLag(len(spec.lagged), (spec.lag_s, *spec.lag_fit), spec.step_s, spec.lag_standstill)
+        elif spec.lagged:
+            self._lag = Lag(len(spec.lagged), spec.lag_s, spec.step_s, spec.lag_standstill)
 
     def lagged(self, steps: np.ndarray, squares: np.ndarray, running: np.ndarray | None = None) -> np.ndarray | None:
         """(k, L) lagged heating after each of a window's steps (k,) with mean squares (k, L) and running flags (k,);
@@ -92,14 +111,19 @@ class AssetHistory:
         self, steps: np.ndarray, mean: np.ndarray, std: np.ndarray, count: np.ndarray, running: np.ndarray, squares: np.ndarray
     ) -> None:
         """Fold steps (k,) for good: mean/std/count (k, channels), running (k,) bool, mean squares of spec.lagged (k, L)."""
-        lagged = self._lag.run(steps, squares, True, running) if self._lag is not None else None
+        stats = np.stack([mean, std, mean, mean], axis=-1)[None]  # (1, k, channels, 4): derive reads mean and std
+        lagged = None
+        if isinstance(self._lag, FittedLag):
+            rise = derive(("winding_rise_c",), self.spec.channels, stats, count[None])[0, :, 0]  # (k,) scores candidates
+            lagged = self._lag.run(steps, squares, True, running, rise)
+        elif self._lag is not None:
+            lagged = self._lag.run(steps, squares, True, running)
         if self._channels is None:
             return
-        mean, std, count = mean[running], std[running], count[running]  # a stopped machine is not its own baseline
-        for k in range(len(mean)):
-            self._channels.update(mean[k], count[k] > 0)
-        if self._derived is not None and self.spec.reference_derived and len(mean):
-            stats = np.stack([mean, std, mean, mean], axis=-1)[None]  # (1, k, channels, 4): derive reads mean and std
+        stats, count = stats[:, running], count[running]  # a stopped machine is not its own baseline
+        for k in range(stats.shape[1]):
+            self._channels.update(stats[0, k, :, 0], count[k] > 0)
+        if self._derived is not None and self.spec.reference_derived and stats.shape[1]:
             lag = None if lagged is None else lagged[running][None]
             values = derive(
                 self.spec.reference_derived, self.spec.channels, stats, count[None], lag, self.spec.lagged, self._rated

@@ -10,8 +10,6 @@ values. numpy only.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 
@@ -23,12 +21,14 @@ class Lag:
     and starting in equilibrium is the better guess).
     """
 
-    def __init__(self, size: int, time_constant_s: float, step_s: float, standstill: float = 1.0) -> None:
-        assert time_constant_s > 0 and step_s > 0, "the time constant and the step must be positive"
+    def __init__(self, size: int, time_constant_s: float | np.ndarray, step_s: float, standstill: float = 1.0) -> None:
+        """``time_constant_s``: one for every value, or one per value (size,)."""
+        tau = np.broadcast_to(np.asarray(time_constant_s, dtype=np.float64), (size,))
+        assert (tau > 0).all() and step_s > 0, "the time constant and the step must be positive"
         assert standstill >= 1.0, "a machine does not cool faster standing still"
-        self.keep = math.exp(-step_s / time_constant_s)
-        self.keep_stopped = math.exp(-step_s / (time_constant_s * standstill))
-        self.max_gap_steps = max(1, round(time_constant_s / step_s))
+        self.keep = np.exp(-step_s / tau)
+        self.keep_stopped = np.exp(-step_s / (tau * standstill))
+        self.max_gap_steps = np.maximum(1, np.round(tau / step_s)).astype(np.int64)
         self.state = np.full(size, np.nan)
         self.last_step = np.full(size, -(10**18), dtype=np.int64)
 
@@ -44,12 +44,12 @@ class Lag:
         """
         state, last = self.state.copy(), self.last_step.copy()
         out = np.full(values.shape, np.nan)
-        keeps = np.full(len(steps), self.keep) if running is None else np.where(running, self.keep, self.keep_stopped)
+        ran = np.ones(len(steps), dtype=bool) if running is None else np.asarray(running, dtype=bool)
         for i, step in enumerate(steps.tolist()):
             x = values[i]
             seen = np.isfinite(x)
             restart = seen & (~np.isfinite(state) | (step - last > self.max_gap_steps))
-            decay = keeps[i] ** np.clip(step - last, 1, None)
+            decay = (self.keep if ran[i] else self.keep_stopped) ** np.clip(step - last, 1, None)
             with np.errstate(invalid="ignore"):  # nan state or value: masked by the where
                 state = np.where(restart, x, np.where(seen, x + (state - x) * decay, state))
             last = np.where(seen, step, last)
@@ -57,3 +57,62 @@ class Lag:
         if commit:
             self.state, self.last_step = state, last
         return out
+
+
+class FittedLag:
+    """The lagged heating through the time constant that the asset's own history fits best.
+
+    Windings differ (the simulator's take 700-1,500 s; a fleet's spread is wider), and through
+    a wrong time constant a winding's rise per lagged current squared swings after every
+    restart and load step exactly as it does when the cooling fails: a winding slower than the
+    filter reads too cool while it warms up, so its running reference forms low and the settled
+    winding then reads as overheating for an hour. Under its own time constant the ratio holds
+    still. So the heating is filtered through every candidate at once, each candidate is scored
+    by how much that ratio moves between consecutive running steps (summed over the asset's
+    history: only load changes tell candidates apart, and a machine's winding does not change),
+    and the steadiest candidate is read out. Until a load change has shown a difference, all
+    score alike and the first candidate (``WindowSpec.lag_s``) is read.
+    """
+
+    def __init__(self, size: int, time_constants_s: tuple[float, ...], step_s: float, standstill: float = 1.0) -> None:
+        assert time_constants_s, "at least one candidate time constant"
+        self.size, self.candidates = size, len(time_constants_s)
+        self.lag = Lag(
+            size * self.candidates, np.repeat(np.asarray(time_constants_s, dtype=np.float64), size), step_s, standstill
+        )
+        self.roughness = np.zeros(self.candidates)
+        """Sum of squared step-to-step moves of log(rise / lagged heating), per candidate."""
+        self._last_ratio = np.full(self.candidates, np.nan)
+        self._last_step = -(10**18)
+
+    @property
+    def chosen(self) -> int:
+        """Index of the candidate read out now (the first of equals)."""
+        return int(np.argmin(self.roughness))
+
+    def run(
+        self,
+        steps: np.ndarray,
+        values: np.ndarray,
+        commit: bool,
+        running: np.ndarray | None = None,
+        rise: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """As ``Lag.run``, through the chosen candidate; ``rise`` (k,): the winding's rise over ambient per step,
+        NaN where unknown, scores the candidates when ``commit``."""
+        tiled = np.tile(values, (1, self.candidates))  # (k, candidates * size), candidate-major like the lag's columns
+        out = self.lag.run(steps, tiled, commit, running).reshape(len(steps), self.candidates, self.size)
+        chosen = out[:, self.chosen]  # chosen from the history before these steps
+        if commit and rise is not None:
+            self._score(steps, out, np.ones(len(steps), dtype=bool) if running is None else running, rise)
+        return chosen
+
+    def _score(self, steps: np.ndarray, out: np.ndarray, running: np.ndarray, rise: np.ndarray) -> None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.log(np.maximum(rise, 0.1)[:, None] / out.mean(axis=2))  # (k, candidates)
+        for i, step in enumerate(steps.tolist()):
+            now = ratio[i] if running[i] and np.isfinite(ratio[i]).all() else None
+            if now is not None and step == self._last_step + 1 and np.isfinite(self._last_ratio).all():
+                self.roughness += (now - self._last_ratio) ** 2
+            self._last_ratio = now if now is not None else np.full(self.candidates, np.nan)
+            self._last_step = step

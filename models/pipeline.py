@@ -269,6 +269,7 @@ class Pipeline:
             "profile": self.prof.to_dict(),
             "datasets": [[str(Path(d).resolve()), (Path(d) / "messages.jsonl").stat().st_size] for d in directories],
         }
+        fingerprint = json.loads(json.dumps(fingerprint))  # as run.json holds it (tuples read back as lists)
         path = self.run_dir / "run.json"
         if path.exists() and json.loads(path.read_text()) != fingerprint:
             raise TrainingError(

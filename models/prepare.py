@@ -57,11 +57,13 @@ def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
         max_log_lines=prof.max_log_lines,
         grace_s=step,
         reference_s=prof.reference_s,
+        reference_average_start=prof.reference_average_start,
         running_channel="speed_rpm" if "speed_rpm" in channels else None,
         reference_derived=tuple(DERIVED) if prof.derived and prof.derived_reference and prof.reference_s > 0 else (),
         lagged=tuple(c for c in LAGGED_CHANNELS if c in channels) if prof.derived and prof.lag_s > 0 else (),
         lag_s=prof.lag_s if prof.lag_s > 0 else 900.0,
         lag_standstill=prof.lag_standstill,
+        lag_fit=prof.lag_fit if prof.lag_s else (),
         flatline_samples=prof.flatline_samples,
     )
 

@@ -30,6 +30,9 @@ class Profile:
     """Append the derived physics features (models.derived) to every sensor token."""
     reference_s: float = 6 * 3600.0
     """Time constant of each asset's running reference (WindowSpec.reference_s); 0: no asset-relative features."""
+    reference_average_start: bool = True
+    """Average the reference's first reference_s plainly before weighting it exponentially
+    (WindowSpec.reference_average_start): the first step after a standstill no longer fixes it."""
     derived_reference: bool = True
     """Keep the derived features in the running reference too (WindowSpec.reference_derived), so their
     drift is measured in the asset's own spread rather than the spread between machines."""
@@ -39,6 +42,10 @@ class Profile:
     lag_standstill: float = 2.5
     """Factor on lag_s while the machine stands still (WindowSpec.lag_standstill): without its fan a
     motor cools slower, and a filter that forgets the heat too fast calls every restart overheating."""
+    lag_fit: tuple[float, ...] = (600.0, 1200.0, 1500.0, 1800.0)
+    """Further candidate winding time constants (WindowSpec.lag_fit, models.lag.FittedLag): each asset's
+    heating is read through the one its own winding fits, so a slow winding's restarts stop reading
+    as overheating (the false overheating of slm-25a76f8d53f3 sat on windings of 1,104-1,486 s)."""
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""

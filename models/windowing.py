@@ -49,6 +49,10 @@ class WindowSpec:
     step means, over the steps before each window); 0: windows carry no reference."""
     reference_min_s: float = 3600.0
     """Running time the reference must have seen before windows carry it (NaN until then)."""
+    reference_average_start: bool = False
+    """The reference is the plain mean and variance of the asset's steps until reference_s worth
+    is folded, exponentially weighted after (models.history._EW); False: the weighted mean
+    starts at the first running step's value, as bundles before 2026-12-01 cut it."""
     running_channel: str | None = None
     """A channel whose step mean above running_min says the machine runs: only running steps enter
     the reference (a stopped machine is not its own baseline). None: every step with data does."""
@@ -67,6 +71,11 @@ class WindowSpec:
     self-ventilated motor loses its fan when it stops and cools two to three times slower
     (IEC 60034-1's separate standstill time constant; motor protection relays model it the
     same way). 1.0: one time constant."""
+    lag_fit: tuple[float, ...] = ()
+    """Further candidate time constants (s) besides lag_s: each asset's history reads its heating
+    through the candidate under which its winding's rise per lagged current squared holds
+    stillest (models.lag.FittedLag), since windings differ and a wrong time constant makes every
+    restart look like a cooling failure. Empty: lag_s for every asset."""
     flatline_samples: int = 0
     """A step in which a channel has at least this many samples, all exactly equal, counts as
     having none of that channel: a stuck transmitter repeats its last value, and a frozen
@@ -84,6 +93,7 @@ class WindowSpec:
         assert self.reference_s >= 0 and self.reference_min_s >= 0, "reference times cannot be negative"
         assert set(self.lagged) <= set(self.channels) and self.lag_s > 0, "lagged channels must be window channels"
         assert self.lag_standstill >= 1.0, "a machine does not cool faster standing still"
+        assert all(tau > 0 for tau in self.lag_fit), "candidate time constants must be positive"
         assert self.flatline_samples >= 0, "flatline_samples cannot be negative"
 
     @property
@@ -99,6 +109,7 @@ class WindowSpec:
         values["channels"] = tuple(values["channels"])  # type: ignore[arg-type]
         values["reference_derived"] = tuple(values.get("reference_derived", ()))  # type: ignore[arg-type]
         values["lagged"] = tuple(values.get("lagged", ()))  # type: ignore[arg-type]
+        values["lag_fit"] = tuple(values.get("lag_fit", ()))  # type: ignore[arg-type]
         return cls(**values)  # type: ignore[arg-type]
 
 

@@ -74,12 +74,12 @@ def test_a_stopped_machine_decays_with_the_standstill_time_constant() -> None:
         Lag(1, time_constant_s=TAU, step_s=30.0, standstill=0.5)
 
 
-def _duty_cycle(run_min: int, stop_min: int, cycles: int, standstill: float) -> list[Telemetry]:
+def _duty_cycle(run_min: int, stop_min: int, cycles: int, standstill: float, winding_tau: float = TAU) -> list[Telemetry]:
     """1 Hz motor at 20 A that stops and restarts; its winding loses its fan when it stops (tau x standstill)."""
     messages, winding, i = [], 20.0 + 0.1 * 400.0, 0
     for _ in range(cycles):
         for minutes, current in ((run_min, 20.0), (stop_min, 0.0)):
-            tau = TAU if current else TAU * standstill
+            tau = winding_tau if current else winding_tau * standstill
             for _ in range(minutes * 6):
                 ts = [T0 + i * 10 + k for k in range(10)]
                 temps = []
@@ -94,29 +94,60 @@ def _duty_cycle(run_min: int, stop_min: int, cycles: int, standstill: float) -> 
     return messages
 
 
+def _restart_deviation(messages: list[Telemetry], after_s: float = 3600.0, **lag: object) -> float:
+    """Largest |log winding rise per lagged current^2 - its true log(0.1)| over running steps after ``after_s``."""
+    channels = ("ambient_temp_c", *LAGGED_CHANNELS, "speed_rpm", "winding_temp_c")
+    spec = WindowSpec(
+        channels=channels, length_s=600.0, hop_s=60.0, steps=20, grace_s=30.0, running_channel="speed_rpm",
+        lagged=LAGGED_CHANNELS, lag_s=TAU, **lag,  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert WindowSpec.from_dict(spec.to_dict()) == spec
+    windows = [w for w in windows_from_messages(messages, spec) if w.start > T0 + after_s]
+    stats, counts = np.stack([w.stats for w in windows]), np.stack([w.counts for w in windows])
+    lagged = np.stack([w.lagged for w in windows])  # type: ignore[misc]
+    d = derive(("log_winding_rise_per_lagged_current2",), channels, stats, counts, lagged, spec.lagged)[..., 0]
+    running = stats[:, :, channels.index("speed_rpm"), 0] > 10
+    return float(np.nanmax(np.abs(d[running] - math.log(0.1))))
+
+
+def test_a_slow_winding_is_read_through_its_own_time_constant() -> None:
+    """A winding of 1,500 s behind a 900 s filter reads too cool at every restart, like a reference formed low,
+    then too hot; from its second restart on, the history reads it through the candidate that holds still.
+
+    (Its first restart is the first load change the history sees: until then every candidate fits.)"""
+    messages = _duty_cycle(run_min=90, stop_min=45, cycles=6, standstill=2.5, winding_tau=1500.0)
+    candidates = (600.0, 1200.0, 1500.0, 1800.0)
+    after_first = (90 + 45 + 90) * 60.0
+    fixed = _restart_deviation(messages, after_first, lag_standstill=2.5)
+    fitted = _restart_deviation(messages, after_first, lag_standstill=2.5, lag_fit=candidates)
+    assert fixed > 0.3, f"one 900 s lag: every restart swings the feature by {fixed:.2f}"
+    assert fitted < 0.05, f"fitted: {fitted:.2f} (one 900 s lag: {fixed:.2f})"
+    first = _restart_deviation(messages, 0.0, lag_standstill=2.5, lag_fit=candidates)
+    assert first == pytest.approx(_restart_deviation(messages, 0.0, lag_standstill=2.5), abs=0.02), "the first restart alike"
+
+
+def test_the_fitted_lag_picks_the_steadiest_candidate_and_starts_on_the_first() -> None:
+    from models.lag import FittedLag
+
+    lag = FittedLag(1, (900.0, 1500.0), step_s=30.0)
+    assert lag.chosen == 0, "no evidence yet: the spec's own lag_s"
+    keep = math.exp(-30.0 / 1500.0)
+    heat, rise, steps = 1.0, 10.0 * 1.0, np.arange(200)
+    values, rises = [], []
+    for k in steps.tolist():  # a load step at step 50: heating x4, the winding follows through 1,500 s
+        target = 1.0 if k < 50 else 4.0
+        heat = target
+        rise = 10.0 * target + (rise - 10.0 * target) * keep
+        values.append([heat])
+        rises.append(rise)
+    lag.run(steps, np.array(values), True, None, np.array(rises))
+    assert lag.chosen == 1 and lag.roughness[1] < lag.roughness[0] / 10
+
+
 def test_restarts_after_short_stops_do_not_look_like_a_cooling_failure_with_the_standstill_lag() -> None:
     """The machine cools 2.5x slower at rest: a filter that forgets its heat at the running rate
     sees a warm winding with little lagged current at every restart (the overheating signature)."""
-    channels = ("ambient_temp_c", *LAGGED_CHANNELS, "speed_rpm", "winding_temp_c")
     messages = _duty_cycle(run_min=40, stop_min=20, cycles=4, standstill=2.5)
-    deviation = {}
-    for standstill in (1.0, 2.5):
-        spec = WindowSpec(
-            channels=channels,
-            length_s=600.0,
-            hop_s=60.0,
-            steps=20,
-            grace_s=30.0,
-            running_channel="speed_rpm",
-            lagged=LAGGED_CHANNELS,
-            lag_s=TAU,
-            lag_standstill=standstill,
-        )
-        windows = [w for w in windows_from_messages(messages, spec) if w.start > T0 + 3600]
-        stats, counts = np.stack([w.stats for w in windows]), np.stack([w.counts for w in windows])
-        lagged = np.stack([w.lagged for w in windows])  # type: ignore[misc]
-        d = derive(("log_winding_rise_per_lagged_current2",), channels, stats, counts, lagged, spec.lagged)[..., 0]
-        running = stats[:, :, channels.index("speed_rpm"), 0] > 10
-        deviation[standstill] = np.nanmax(np.abs(d[running] - math.log(0.1)))
+    deviation = {standstill: _restart_deviation(messages, lag_standstill=standstill) for standstill in (1.0, 2.5)}
     assert deviation[2.5] < 0.1, "the standstill lag follows the winding through every stop and restart"
     assert deviation[1.0] > 0.3, "one time constant: the restart looks like a winding too hot for its current"

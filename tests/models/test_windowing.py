@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -169,6 +170,24 @@ def test_reference_is_the_assets_own_past_and_only_while_running() -> None:
         "the reference is history before the window, not 50 C while stopped"
     )
     assert last.reference[0, 1] < 1.0
+
+
+def test_the_reference_averages_its_start_instead_of_keeping_the_first_step() -> None:
+    """A machine whose first running step reads 35 C (a transient), then a steady 20 C: the plain
+    exponential mean keeps that one step for many time constants' worth of steps, the averaged start does not."""
+    first = _run(10, temp=35.0, rpm=1500.0)
+    steady = _run(290, temp=None, rpm=1500.0, start=T0 + 10, seq=1)
+    after = {}
+    for average in (False, True):
+        spec = dataclasses.replace(REF, reference_average_start=average)
+        assert WindowSpec.from_dict(spec.to_dict()) == spec
+        after[average] = next(w for w in windows_from_messages(first + steady, spec) if w.start == T0 + 200).reference
+    assert after[True][0, 0] == pytest.approx(20.0 + 15.0 / 20, abs=0.2), "the mean of the 20 steps before the window"
+    assert after[False][0, 0] > 25.0, "the first step still weighs (1 - 1/60)^19 = 73 %"
+
+    clean = list(windows_from_messages(_run(300, temp=None, rpm=1500.0), dataclasses.replace(REF, reference_average_start=True)))
+    sd = next(w for w in clean if w.start == T0 + 200).reference[0, 1]
+    assert sd == pytest.approx(0.2 / np.sqrt(10), rel=0.35), "the spread of 10-sample step means, not a fraction of it"
 
 
 def test_no_reference_unless_asked() -> None:
