@@ -29,7 +29,7 @@ from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import Outbox, Record
 from edge_agent.publish import AioKafkaPort, KafkaPublisher, publish_predictions
 from edge_agent.window import AssetPolicy, WindowStage
-from forewarn.contracts import dead_letter, encode
+from forewarn.contracts import dead_letter, encode, rated_currents
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class _Pacer:
 
 def _policy(settings: EdgeSettings) -> AssetPolicy:
     edge = settings.edge
-    rated = {a: p.rated_current_a for a, p in edge.nameplates.items() if p.rated_current_a is not None}
+    rated = rated_currents(edge.nameplates)
     return AssetPolicy(
         edge.unknown_assets, frozenset(edge.known_assets), edge.max_assets, edge.asset_idle_s, edge.dedup_window, rated
     )

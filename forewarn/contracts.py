@@ -406,6 +406,11 @@ class Nameplate(WireModel):
     rated_current_a: float | None = Field(None, gt=0, le=100_000, allow_inf_nan=False)
 
 
+def rated_currents(nameplates: dict[str, Nameplate]) -> dict[str, float]:
+    """asset_id -> rated current, for the plates that give one (a dataset's meta.json, a gateway's config)."""
+    return {a: p.rated_current_a for a, p in nameplates.items() if p.rated_current_a is not None}
+
+
 class DatasetMeta(WireModel):
     """DIR/meta.json: where a dataset came from and what it holds."""
 
@@ -424,7 +429,7 @@ class DatasetMeta(WireModel):
 
     def rated_currents(self) -> dict[str, float]:
         """asset_id -> rated current, for the assets whose rating plates give one."""
-        return {a: p.rated_current_a for a, p in self.nameplates.items() if p.rated_current_a is not None}
+        return rated_currents(self.nameplates)
 
 
 # --------------------------------------------------------------------------------------------
@@ -547,6 +552,7 @@ __all__ = [
     "InputMessage",
     "LogEvidence",
     "LogRecord",
+    "Nameplate",
     "Severity",
     "Telemetry",
     "Waveform",
@@ -556,4 +562,5 @@ __all__ = [
     "decode_input",
     "encode",
     "prediction_id",
+    "rated_currents",
 ]
