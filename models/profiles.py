@@ -8,7 +8,8 @@ in the bundle's config.json, so a bundle says how it was made.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import json
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from models.errors import TrainingError
@@ -30,9 +31,10 @@ class Profile:
     """Append the derived physics features (models.derived) to every sensor token."""
     reference_s: float = 6 * 3600.0
     """Time constant of each asset's running reference (WindowSpec.reference_s); 0: no asset-relative features."""
-    reference_average_start: bool = True
+    reference_average_start: bool = False
     """Average the reference's first reference_s plainly before weighting it exponentially
-    (WindowSpec.reference_average_start): the first step after a standstill no longer fixes it."""
+    (WindowSpec.reference_average_start): the first step after a standstill no longer fixes it.
+    Off by default with lag_fit, for the same measured reason."""
     derived_reference: bool = True
     """Keep the derived features in the running reference too (WindowSpec.reference_derived), so their
     drift is measured in the asset's own spread rather than the spread between machines."""
@@ -42,10 +44,12 @@ class Profile:
     lag_standstill: float = 2.5
     """Factor on lag_s while the machine stands still (WindowSpec.lag_standstill): without its fan a
     motor cools slower, and a filter that forgets the heat too fast calls every restart overheating."""
-    lag_fit: tuple[float, ...] = (600.0, 1200.0, 1500.0, 1800.0)
-    """Further candidate winding time constants (WindowSpec.lag_fit, models.lag.FittedLag): each asset's
-    heating is read through the one its own winding fits, so a slow winding's restarts stop reading
-    as overheating (the false overheating of slm-25a76f8d53f3 sat on windings of 1,104-1,486 s)."""
+    lag_fit: tuple[float, ...] = ()
+    """Further candidate winding time constants (WindowSpec.lag_fit, models.lag.FittedLag), e.g.
+    (600, 1200, 1500, 1800): each asset's heating is read through the one its own winding fits, so a
+    slow winding's restarts stop reading as overheating. Off by default: the retrain with it and
+    reference_average_start (slm-e320ef84fb70) raised held-out overheating F1 0.22 -> 0.56 but
+    lost seal leak 0.89 -> 0.18, 0.863 vs 0.904 overall (docs/models.md, "Tried and not shipped")."""
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""
@@ -139,3 +143,29 @@ def profile(name: str, **overrides: Any) -> Profile:
     if name not in PROFILES:
         raise TrainingError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
     return PROFILES[name].with_(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``FIELD=VALUE`` (VALUE in JSON: ``lag_fit=[600,1200]``, ``reference_average_start=true``) -> (field, value).
+
+    For an experiment that a command line must reproduce: the profile in the bundle's
+    config.json records the result, so the report says exactly what was changed.
+    """
+    name, sep, raw = text.partition("=")
+    known = {f.name: f for f in fields(Profile)}
+    settable = set(known) - {"name", "seed"}  # the profile's own name; --seed has its option
+    if not sep or name not in settable:
+        raise TrainingError(f"--set {text!r}: expected FIELD=VALUE with FIELD one of {', '.join(sorted(settable))}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise TrainingError(f"--set {text!r}: VALUE must be JSON (true, 0.5, [600, 1200]): {exc}") from exc
+    default = getattr(PROFILES["full"], name)
+    if isinstance(default, tuple) and isinstance(value, list):
+        value = tuple(value)
+    kind = float if isinstance(default, float) else type(default)
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (isinstance(value, bool) and not isinstance(default, bool)):
+        raise TrainingError(f"--set {text!r}: {name} takes a {kind.__name__} like {json.dumps(default)}")
+    return name, value
