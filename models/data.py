@@ -28,7 +28,7 @@ from forewarn.contracts import FaultEpisode
 from forewarn.dataset import LABELS, MESSAGES, META, faults_at, iter_messages, label_at, read_labels, read_meta
 from models.windowing import Window, WindowSpec, windows_from_messages
 
-CACHE_VERSION = 8
+CACHE_VERSION = 9
 
 
 class LogRow(NamedTuple):
@@ -58,6 +58,7 @@ class WindowTable:
     reference_derived: np.ndarray  # (N, D, 2) float32, the same for spec.reference_derived (D may be 0)
     lagged: np.ndarray  # (N, steps, L) float32 lagged mean squares of spec.lagged (L may be 0)
     rated_current: np.ndarray  # (N,) float32 the asset's rated current, NaN where its rating plate is unknown
+    pump_slope: np.ndarray  # (N,) float32 the pump's own fitted curve slope (Window.pump_slope), NaN where none
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -80,6 +81,7 @@ class WindowTable:
             reference_derived=self.reference_derived[index],
             lagged=self.lagged[index],
             rated_current=self.rated_current[index],
+            pump_slope=self.pump_slope[index],
         )
 
     def select_channels(self, keep: np.ndarray) -> WindowTable:
@@ -110,6 +112,7 @@ class WindowTable:
             reference_derived=np.concatenate([t.reference_derived for t in tables]),
             lagged=np.concatenate([t.lagged for t in tables]),
             rated_current=np.concatenate([t.rated_current for t in tables]),
+            pump_slope=np.concatenate([t.pump_slope for t in tables]),
         )
 
 
@@ -161,9 +164,10 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
     no_reference = np.full((c, 2), np.nan, dtype=np.float32)
     no_derived = np.full((d, 2), np.nan, dtype=np.float32)
     no_lag = np.full((spec.steps, len(spec.lagged)), np.nan, dtype=np.float32)
-    lags, rated = [], []
+    lags, rated, slopes = [], [], []
     for window, label, ttf, right in labelled_windows(directory, spec, every):
         rated.append(np.nan if window.rated_current_a is None else window.rated_current_a)
+        slopes.append(np.nan if window.pump_slope is None else window.pump_slope)
         refs.append(no_reference if window.reference is None else window.reference)
         drefs.append(no_derived if window.reference_derived is None else window.reference_derived)
         lags.append(no_lag if window.lagged is None else window.lagged)
@@ -192,6 +196,7 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
         reference_derived=np.stack(drefs) if drefs else np.zeros((0, d, 2), np.float32),
         lagged=np.stack(lags) if lags else np.zeros((0, spec.steps, len(spec.lagged)), np.float32),
         rated_current=np.asarray(rated, dtype=np.float32),
+        pump_slope=np.asarray(slopes, dtype=np.float32),
     )
 
 
@@ -227,6 +232,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
                 reference_derived=z["reference_derived"],
                 lagged=z["lagged"],
                 rated_current=z["rated_current"],
+                pump_slope=z["pump_slope"],
             )
     table = read_windows(directory, spec, every)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -243,6 +249,7 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
         reference_derived=table.reference_derived,
         lagged=table.lagged,
         rated_current=table.rated_current,
+        pump_slope=table.pump_slope,
         meta=np.array(json.dumps(meta)),
     )
     tmp.replace(path)

@@ -6,8 +6,9 @@ currents, temperature rises over ambient, vibration bands normalised by running 
 grows with speed squared, bearing and high-frequency bands with speed to the 1.5), band
 ratios (2x/1x and axial/1x for misalignment, BPFO/BPFI for which race), flow and head per
 speed and the duty point against the pump's curve (a leak takes both down; demand moves them
-along the curve), winding rise per current squared (cooling; also per *lagged* current squared, which a
-winding's thermal lag makes the steady one: models.lag; and per *rated* current squared where the
+along the curve; also against the pump's own fitted curve slope: models.curve), winding rise
+per current squared (cooling; also per *lagged* current squared, which a winding's thermal
+lag makes the steady one: models.lag; and per *rated* current squared where the
 machine's rating plate is known, which compares machines of one type), and erratic 1x (looseness).
 
 A feature whose inputs the asset lacks, or that is undefined in a step (a stopped machine
@@ -120,6 +121,19 @@ def _pump_curve(g: Getter) -> np.ndarray:
     return np.asarray(_log(_head(g)) + PUMP_CURVE_SLOPE * _per_speed("flow_m3_h", 1.0)(g))
 
 
+PUMP_SLOPE = "~pump_curve_slope"
+"""Getter name of the window's own fitted pump-curve slope (models.curve, Window.pump_slope)."""
+
+
+def _pump_curve_fitted(g: Getter) -> np.ndarray:
+    """Log head per speed squared less the pump's own fitted slope times log flow per speed.
+
+    Holds still wherever on its curve the pump runs (the fixed slope of _pump_curve fits a pump
+    near 65 % of design flow only); a leak still takes flow and head down together.
+    """
+    return np.asarray(_log(_head(g)) - g(PUMP_SLOPE, MEAN) * _per_speed("flow_m3_h", 1.0)(g))
+
+
 DERIVED: dict[str, Callable[[Getter], np.ndarray]] = {
     "current_unbalance": _unbalance,
     "bearing_rise_c": _rise("bearing_temp_c"),
@@ -144,6 +158,7 @@ DERIVED: dict[str, Callable[[Getter], np.ndarray]] = {
     "log_winding_rise_per_lagged_current2": _lagged_cooling,
     "log_pump_curve": _pump_curve,
     "log_winding_rise_per_lagged_rated_current2": _rated_cooling,
+    "log_pump_curve_fitted": _pump_curve_fitted,
 }
 """Name -> formula over step statistics. Names are saved in the bundle; never change a formula under a name."""
 
@@ -159,20 +174,27 @@ def getter(
     lagged: np.ndarray | None = None,
     lagged_channels: tuple[str, ...] = (),
     rated_current: np.ndarray | None = None,
+    pump_slope: np.ndarray | None = None,
 ) -> Getter:
     """Access (N, steps) values of one statistic of one channel; NaN where missing or not in the spec.
 
     ``channel + LAGGED`` reads the lagged mean square of a lagged channel (any statistic);
-    RATED_CURRENT reads each window's rated current (N,), NaN where its rating plate is unknown.
+    RATED_CURRENT reads each window's rated current (N,), NaN where its rating plate is unknown;
+    PUMP_SLOPE each window's fitted pump-curve slope (N,), NaN where none is fitted.
     """
     index = {c: i for i, c in enumerate(channels)}
     lag_index = {c + LAGGED: i for i, c in enumerate(lagged_channels)} if lagged is not None else {}
     n, steps = stats.shape[:2]
 
+    def per_window(values: np.ndarray | None) -> np.ndarray:
+        v = np.full(n, np.nan) if values is None else np.asarray(values, dtype=np.float64)
+        return np.broadcast_to(v[:, None], (n, steps))
+
     def get(channel: str, stat: int) -> np.ndarray:
         if channel == RATED_CURRENT:
-            rated = np.full(n, np.nan) if rated_current is None else np.asarray(rated_current, dtype=np.float64)
-            return np.broadcast_to(rated[:, None], (n, steps))
+            return per_window(rated_current)
+        if channel == PUMP_SLOPE:
+            return per_window(pump_slope)
         if channel in lag_index:
             assert lagged is not None
             return lagged[:, :, lag_index[channel]].astype(np.float64)
@@ -192,10 +214,11 @@ def derive(
     lagged: np.ndarray | None = None,
     lagged_channels: tuple[str, ...] = (),
     rated_current: np.ndarray | None = None,
+    pump_slope: np.ndarray | None = None,
 ) -> np.ndarray:
-    """stats (N, steps, C, 4), counts (N, steps, C), lagged (N, steps, L), rated_current (N,) -> (N, steps, D)
-    float64, NaN where undefined."""
-    g = getter(channels, stats, counts, lagged, lagged_channels, rated_current)
+    """stats (N, steps, C, 4), counts (N, steps, C), lagged (N, steps, L), rated_current (N,), pump_slope (N,)
+    -> (N, steps, D) float64, NaN where undefined."""
+    g = getter(channels, stats, counts, lagged, lagged_channels, rated_current, pump_slope)
     n, steps = stats.shape[:2]
     out = np.full((n, steps, len(names)), np.nan)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):

@@ -146,9 +146,11 @@ class Normaliser:
         lagged: np.ndarray | None = None,
         lagged_channels: tuple[str, ...] = (),
         rated_current: np.ndarray | None = None,
+        pump_slope: np.ndarray | None = None,
     ) -> Normaliser:
         """Fit from windows: stats (N, steps, C, 4), counts (N, steps, C), one type per window, healthy (N,) bool,
-        lagged (N, steps, L) mean squares of lagged_channels (WindowSpec.lagged), rated_current (N,) NaN where unknown."""
+        lagged (N, steps, L) mean squares of lagged_channels (WindowSpec.lagged), rated_current (N,) NaN where unknown,
+        pump_slope (N,) the pumps' own curve slopes (Window.pump_slope), NaN where none."""
         n, steps, c, k = stats.shape
         assert counts.shape == stats.shape[:3] and len(asset_types) == n and healthy.shape == (n,), "inconsistent arrays"
         names = (GLOBAL, *sorted({t for t in asset_types if t}))
@@ -162,7 +164,8 @@ class Normaliser:
         def derived_values(rows: slice) -> tuple[np.ndarray, np.ndarray]:
             lag = None if lagged is None else lagged[rows]
             rated = None if rated_current is None else rated_current[rows]
-            x = derive(derived, tuple(channels), stats[rows], counts[rows], lag, lagged_channels, rated)
+            slope = None if pump_slope is None else pump_slope[rows]
+            x = derive(derived, tuple(channels), stats[rows], counts[rows], lag, lagged_channels, rated, slope)
             return x, np.isfinite(x)
 
         mean, std, known = _baseline(channel_values, n, type_of, healthy, len(names), min_values)
@@ -307,7 +310,8 @@ class Featuriser:
             missing = np.full((self.spec.steps, len(self.spec.lagged)), np.nan, dtype=np.float32)
             lagged = np.stack([missing if w.lagged is None else w.lagged for w in windows])
         rated = np.array([np.nan if w.rated_current_a is None else w.rated_current_a for w in windows])
-        sensors = self.sensors(stats, counts, types, reference, reference_derived, lagged, rated)
+        slope = np.array([np.nan if w.pump_slope is None else w.pump_slope for w in windows])
+        sensors = self.sensors(stats, counts, types, reference, reference_derived, lagged, rated, slope)
         return Features(sensors, tokens, line_index)
 
     def type_indices(self, asset_types: Sequence[str | None]) -> np.ndarray:
@@ -327,9 +331,10 @@ class Featuriser:
         reference_derived: np.ndarray | None = None,
         lagged: np.ndarray | None = None,
         rated_current: np.ndarray | None = None,
+        pump_slope: np.ndarray | None = None,
     ) -> np.ndarray:
         """stats (N, steps, C, 4), counts (N, steps, C), types (N,), reference (N, C, 2), reference_derived (N, D, 2),
-        lagged (N, steps, L), rated_current (N,) -> (N, steps, F) float32."""
+        lagged (N, steps, L), rated_current (N,), pump_slope (N,) -> (N, steps, F) float32."""
         self._check(stats, counts)
         norm = self.normaliser
         z = (stats - norm.mean[types][:, None]) / norm.std[types][:, None]  # (N, steps, C, 4)
@@ -355,10 +360,11 @@ class Featuriser:
                     None if lagged is None else np.concatenate([lagged, np.full_like(lagged[:, :1], np.nan)], axis=1),
                     self.spec.lagged,
                     rated_current,
+                    pump_slope,
                 )
                 d, d_ref = both[:, :steps], both[:, steps:]  # (N, steps, D), (N, 1, D)
             else:
-                d = derive(norm.derived, self.spec.channels, stats, counts, lagged, self.spec.lagged, rated_current)
+                d = derive(norm.derived, self.spec.channels, stats, counts, lagged, self.spec.lagged, rated_current, pump_slope)
             zd = (d - norm.derived_mean[types][:, None]) / norm.derived_std[types][:, None]
             known = np.isfinite(zd) & norm.derived_known[types][:, None]
             parts += [np.where(known, np.clip(zd, -clip, clip), 0.0), known]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from models.curve import CurveSlope
 from models.derived import derive
 from models.lag import FittedLag, Lag
 
@@ -101,6 +102,7 @@ class AssetHistory:
             self._lag = FittedLag(len(spec.lagged), (spec.lag_s, *spec.lag_fit), spec.step_s, spec.lag_standstill)
         elif spec.lagged:
             self._lag = Lag(len(spec.lagged), spec.lag_s, spec.step_s, spec.lag_standstill)
+        self._curve = CurveSlope(spec.step_s) if spec.pump_fit else None
 
     def lagged(self, steps: np.ndarray, squares: np.ndarray, running: np.ndarray | None = None) -> np.ndarray | None:
         """(k, L) lagged heating after each of a window's steps (k,) with mean squares (k, L) and running flags (k,);
@@ -118,6 +120,11 @@ class AssetHistory:
             lagged = self._lag.run(steps, squares, True, running, rise)
         elif self._lag is not None:
             lagged = self._lag.run(steps, squares, True, running)
+        slope = self.pump_slope()  # as the windows before these steps read it
+        if self._curve is not None:
+            flow, head = derive(("log_flow_per_speed", "head_per_speed2"), self.spec.channels, stats, count[None])[0].T
+            with np.errstate(invalid="ignore", divide="ignore"):
+                self._curve.fold(steps[running], flow[running], np.log(head[running]))
         if self._channels is None:
             return
         stats, count = stats[:, running], count[running]  # a stopped machine is not its own baseline
@@ -126,10 +133,21 @@ class AssetHistory:
         if self._derived is not None and self.spec.reference_derived and stats.shape[1]:
             lag = None if lagged is None else lagged[running][None]
             values = derive(
-                self.spec.reference_derived, self.spec.channels, stats, count[None], lag, self.spec.lagged, self._rated
+                self.spec.reference_derived,
+                self.spec.channels,
+                stats,
+                count[None],
+                lag,
+                self.spec.lagged,
+                self._rated,
+                None if slope is None else np.array([slope]),
             )[0]
             for k in range(len(values)):  # (k, D), nan where undefined
                 self._derived.update(values[k], np.isfinite(values[k]))
+
+    def pump_slope(self) -> float | None:
+        """The pump's own curve slope so far (models.curve); None when the spec fits none."""
+        return None if self._curve is None else self._curve.slope
 
     def reference(self) -> np.ndarray | None:
         """(channels, 2) [mean, std] of step means before the window; None when the spec keeps no reference."""

@@ -59,13 +59,21 @@ def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
         reference_s=prof.reference_s,
         reference_average_start=prof.reference_average_start,
         running_channel="speed_rpm" if "speed_rpm" in channels else None,
-        reference_derived=tuple(DERIVED) if prof.derived and prof.derived_reference and prof.reference_s > 0 else (),
+        reference_derived=derived_names(prof) if prof.derived_reference and prof.reference_s > 0 else (),
         lagged=tuple(c for c in LAGGED_CHANNELS if c in channels) if prof.derived and prof.lag_s > 0 else (),
         lag_s=prof.lag_s if prof.lag_s > 0 else 900.0,
         lag_standstill=prof.lag_standstill,
         lag_fit=prof.lag_fit if prof.lag_s else (),
         flatline_samples=prof.flatline_samples,
+        pump_fit=prof.pump_fit,
     )
+
+
+def derived_names(prof: Profile) -> tuple[str, ...]:
+    """The derived features a profile reads: all of them, but the fitted pump curve only where the history fits it."""
+    if not prof.derived:
+        return ()
+    return tuple(name for name in DERIVED if name != "log_pump_curve_fitted" or prof.pump_fit)
 
 
 def label_map(seen: set[str]) -> tuple[str, ...]:
@@ -167,7 +175,16 @@ def absorb_references(
         if spec.reference_derived:
             lagged = table.lagged[rows] if spec.lagged else None
             ran_counts = np.where(ran, counts, 0)
-            d = derive(spec.reference_derived, spec.channels, stats, ran_counts, lagged, spec.lagged, table.rated_current[rows])
+            d = derive(
+                spec.reference_derived,
+                spec.channels,
+                stats,
+                ran_counts,
+                lagged,
+                spec.lagged,
+                table.rated_current[rows],
+                table.pump_slope[rows],
+            )
             flat = d.reshape(-1, d.shape[-1])
             reference_derived[target] = _mean_std(np.nan_to_num(flat), np.isfinite(flat))
     changed = int(chosen.sum())
@@ -197,6 +214,7 @@ def visible_against_type(
             table.lagged[rows],
             spec.lagged,
             table.rated_current[rows],
+            table.pump_slope[rows],
         )
         with np.errstate(invalid="ignore"):
             z = _step_mean(d) - normaliser.derived_mean[types]
@@ -242,7 +260,7 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
     feats = FeatureSpec(
         log_tokens=prof.log_tokens,
         line_tokens=prof.line_tokens,
-        derived=tuple(DERIVED) if prof.derived else (),
+        derived=derived_names(prof),
         relative=prof.reference_s > 0,
     )
     table = load_tables(directories, spec, run_dir / "cache", every=prof.train_every)
@@ -279,6 +297,7 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
         lagged=train_t.lagged,
         lagged_channels=spec.lagged,
         rated_current=train_t.rated_current,
+        pump_slope=train_t.pump_slope,
     )
     visible = visible_against_type(train_t, spec, normaliser, prof.visible_z)
     train_t, absorbed = absorb_references(train_t, spec, prof.absorbed_reference, rng, visible)
@@ -333,7 +352,14 @@ def _featurise(featuriser: Featuriser, table: WindowTable, labels: tuple[str, ..
             return Arrays(f.sensors, f.tokens, z["y"], z["ttf"]), f
     types = featuriser.type_indices(table.asset_types)
     sensors = featuriser.sensors(
-        table.stats, table.counts, types, table.reference, table.reference_derived, table.lagged, table.rated_current
+        table.stats,
+        table.counts,
+        types,
+        table.reference,
+        table.reference_derived,
+        table.lagged,
+        table.rated_current,
+        table.pump_slope,
     )
     tokens, line_index = featuriser.log_tokens(table.logs)
     y = np.array([labels.index(x) for x in table.labels], dtype=np.int64)

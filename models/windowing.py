@@ -76,6 +76,9 @@ class WindowSpec:
     through the candidate under which its winding's rise per lagged current squared holds
     stillest (models.lag.FittedLag), since windings differ and a wrong time constant makes every
     restart look like a cooling failure. Empty: lag_s for every asset."""
+    pump_fit: bool = False
+    """Each asset's history fits its pump's own curve slope from its demand changes (models.curve),
+    which windows carry (Window.pump_slope) for the derived feature log_pump_curve_fitted."""
     flatline_samples: int = 0
     """A step in which a channel has at least this many samples, all exactly equal, counts as
     having none of that channel: a stuck transmitter repeats its last value, and a frozen
@@ -141,6 +144,9 @@ class Window:
     filtered over the asset's history up to that step; NaN before any sample; None when the spec lags none."""
     rated_current_a: float | None = None
     """The asset's rated current from its rating plate (contracts.Nameplate); None when unknown."""
+    pump_slope: float | None = None
+    """The pump's own curve slope fitted over its history before the window (models.curve); None
+    when the spec fits none."""
 
     @property
     def coverage(self) -> float:
@@ -336,6 +342,7 @@ class AssetWindower:
             reference_derived=self.history.reference_derived(),
             lagged=self.history.lagged(wanted, squares, running),
             rated_current_a=self.rated_current_a,
+            pump_slope=self.history.pump_slope(),
         )
 
     def _fold_history(self, first: int, stop: int) -> None:

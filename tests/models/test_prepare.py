@@ -79,6 +79,7 @@ def test_only_faults_the_type_baseline_shows_are_taught_without_their_own_histor
         reference_derived=np.zeros((3, 0, 2), dtype=np.float32),
         lagged=np.zeros((3, 2, 0), dtype=np.float32),
         rated_current=np.full(3, np.nan, dtype=np.float32),
+        pump_slope=np.full(3, np.nan, dtype=np.float32),
     )
     baseline = Normaliser(
         channels=spec.channels,
