@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-PRIOR_SLOPE = -0.21
-"""d log(head/speed^2) / d log(flow/speed) before the pump has shown its own (models.derived.PUMP_CURVE_SLOPE)."""
+from models.derived import PUMP_CURVE_SLOPE
+
+PRIOR_SLOPE = -PUMP_CURVE_SLOPE
+"""d log(head/speed^2) / d log(flow/speed) before the pump has shown its own: the fixed curve feature's."""
 PRIOR_WEIGHT = 0.1
 """The prior's weight in squared log-flow changes: a few ten-minute demand moves of 10 % outweigh it."""
 

@@ -42,8 +42,8 @@ class _EW:
     ``average_start``: each step weighs max(alpha, 1/count), so the statistics are the plain
     mean and variance of everything folded until a time constant's worth has been seen, and
     exponentially weighted after (a bias-corrected EW). Without it the mean starts at the first
-    step's value and moves by alpha a step: an hour into a 6 h reference it still sits 83 % of
-    the way at that one step, and the first running step after a standstill (a cold winding)
+    step's value and moves by alpha a step: an hour into a 6 h reference that one step still
+    weighs 85 %, and the first running step after a standstill (a cold winding)
     fixed an asset's reference for hours (plant200 east.FAN-302: its settled winding read 0.77
     log units above its reference at warm-up and still 0.16 above ten hours later). Its
     variance, started at zero, also read a fifth of the true one at warm-up.
