@@ -102,8 +102,8 @@ class FittedLag:
     @property
     def chosen(self) -> int:
         """Index of the candidate read out now: the first of those equal to rounding. The filters
-        agree on a steady input only to the last bits, so a steady history sums squared moves of
-        1e-16 or so; a tie within 1e-20 (moves of 1e-10, far below any winding's) goes to the first."""
+        agree on a steady input only to the last bits, so a steady history sums squares of moves
+        near 1e-16; a tie within 1e-20 (moves of 1e-10, far below any winding's) goes to the first."""
         return int(np.flatnonzero(self.roughness <= self.roughness.min() * (1.0 + 1e-9) + 1e-20)[0])
 
     def run(
