@@ -1,15 +1,19 @@
-"""A pump's own curve slope, fitted from its demand changes. numpy only: the edge runtime imports it.
+"""A pump's own curve, fitted from its demand changes. numpy only: the edge runtime imports it.
 
-At one speed a centrifugal pump's head falls as its flow rises, and how steeply depends on
-where on its curve it runs: d log head / d log flow is about -0.02 at 30 % of design flow and
--0.6 at 100 % on the simulator's curve, and real curves bend alike. The fixed slope of
-``models.derived.PUMP_CURVE_SLOPE`` (0.21) is right near 65 % of design flow only, so a pump
-running near half flow moves the curve feature by -0.035 when its demand drops, which an
-accurate reference reads as an early seal leak (held-out plant200 east.P-301). Demand moves
-flow and head along the curve within minutes, while a leak takes both down over hours, so the
-slope is the regression of ten-minute changes of log head per speed squared on those of log
-flow per speed over the pump's running steps, starting from the fixed slope as a prior worth
-about one demand change.
+By the affinity laws a centrifugal pump at any speed runs on one curve in head per speed
+squared against flow per speed, and that curve is close to a parabola: head/n^2 = a - b (Q/n)^2
+(the simulator's is exactly 1.25 - 0.3 q^2, and real curves bend alike). So head/n^2 + b (Q/n)^2
+holds still wherever on its curve the pump runs, at a quarter flow or at full, while a seal leak
+takes flow and head down together and moves it off. A straight line in log head against log
+flow (the fixed feature ``log_pump_curve``, or a fitted log slope, tried on 2026-12-01) is right
+at one duty point only: d log head / d log flow is -0.02 at 30 % of design flow and -0.6 at
+100 %, so a pump at half flow whose demand drifted read as leaking.
+
+``b`` is the pump's own: the regression of ten-minute changes of head/n^2 on those of (Q/n)^2
+over its running steps. Demand moves the duty point along the curve within minutes, a leak
+takes hours, so changes see the curve and not the leak. Before the pump has shown its own
+curve the fixed feature's slope is the prior, scaled to the pump's first running duty point
+and worth about one demand change.
 """
 
 from __future__ import annotations
@@ -18,32 +22,34 @@ import numpy as np
 
 from models.derived import PUMP_CURVE_SLOPE
 
-PRIOR_SLOPE = -PUMP_CURVE_SLOPE
-"""d log(head/speed^2) / d log(flow/speed) before the pump has shown its own: the fixed curve feature's."""
 PRIOR_WEIGHT = 0.1
-"""The prior's weight in squared log-flow changes: a few ten-minute demand moves of 10 % outweigh it."""
+"""The prior's weight in squared relative changes of log flow: a few ten-minute demand moves of 10 % outweigh it."""
 
 
-class CurveSlope:
-    """The running regression of one pump's curve: fold running steps, read ``slope``."""
+class PumpCurve:
+    """The running regression of one pump's curve: fold running steps, read ``slope`` (b, None before any)."""
 
     def __init__(self, step_s: float, span_s: float = 600.0) -> None:
         assert step_s > 0 and span_s >= step_s, "the span must hold at least one step"
         self.span = max(1, round(span_s / step_s))
-        self._x = np.full(self.span, np.nan)  # log flow per speed of the last `span` steps, by step % span
-        self._y = np.full(self.span, np.nan)  # log head per speed squared
+        self._x = np.full(self.span, np.nan)  # (flow per speed)^2 of the last `span` steps, by step % span
+        self._y = np.full(self.span, np.nan)  # head per speed squared
         self._step = np.full(self.span, -(10**18), dtype=np.int64)
-        self.sxx, self.sxy = PRIOR_WEIGHT, PRIOR_WEIGHT * PRIOR_SLOPE
+        self.sxx, self.sxy = 0.0, 0.0
 
     @property
-    def slope(self) -> float:
-        return self.sxy / self.sxx
+    def slope(self) -> float | None:
+        """b of head/n^2 = a - b (Q/n)^2; None until a running step with flow and head was seen."""
+        return -self.sxy / self.sxx if self.sxx > 0 else None
 
     def fold(self, steps: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
-        """Running steps (k,) with log flow per speed ``x`` and log head per speed squared ``y`` (k,), NaN: unknown."""
+        """Running steps (k,) with (flow per speed)^2 ``x`` and head per speed squared ``y`` (k,), NaN: unknown."""
         for step, xi, yi in zip(steps.tolist(), x.tolist(), y.tolist(), strict=True):
-            if not (np.isfinite(xi) and np.isfinite(yi)):
+            if not (np.isfinite(xi) and np.isfinite(yi) and xi > 0 and yi > 0):
                 continue
+            if self.sxx == 0:  # the prior, at this first duty point: the fixed log slope there
+                weight = PRIOR_WEIGHT * (2.0 * xi) ** 2  # d(Q^2) = 2 Q^2 d log Q
+                self.sxx, self.sxy = weight, -weight * (PUMP_CURVE_SLOPE / 2.0) * yi / xi
             slot = step % self.span
             if self._step[slot] == step - self.span:  # the same pump ten minutes before, running too
                 dx, dy = xi - self._x[slot], yi - self._y[slot]

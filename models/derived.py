@@ -6,7 +6,7 @@ currents, temperature rises over ambient, vibration bands normalised by running 
 grows with speed squared, bearing and high-frequency bands with speed to the 1.5), band
 ratios (2x/1x and axial/1x for misalignment, BPFO/BPFI for which race), flow and head per
 speed and the duty point against the pump's curve (a leak takes both down; demand moves them
-along the curve; also against the pump's own fitted curve slope: models.curve), winding rise
+along the curve; also against the pump's own fitted parabola: models.curve), winding rise
 per current squared (cooling; also per *lagged* current squared, which a winding's thermal
 lag makes the steady one: models.lag; and per *rated* current squared where the
 machine's rating plate is known, which compares machines of one type), and erratic 1x (looseness).
@@ -122,16 +122,18 @@ def _pump_curve(g: Getter) -> np.ndarray:
 
 
 PUMP_SLOPE = "~pump_curve_slope"
-"""Getter name of the window's own fitted pump-curve slope (models.curve, Window.pump_slope)."""
+"""Getter name of the window's own fitted pump-curve b (models.curve, Window.pump_slope)."""
 
 
-def _pump_curve_fitted(g: Getter) -> np.ndarray:
-    """Log head per speed squared less the pump's own fitted slope times log flow per speed.
+def _pump_curve_own(g: Getter) -> np.ndarray:
+    """Log of head per speed squared plus the pump's own fitted b times flow per speed squared.
 
-    Holds still wherever on its curve the pump runs (the fixed slope of _pump_curve fits a pump
-    near 65 % of design flow only); a leak still takes flow and head down together.
+    On the pump's parabola head/n^2 = a - b (Q/n)^2 this is log a wherever the pump runs (the
+    fixed slope of _pump_curve fits a pump near 65 % of design flow only); a leak takes flow and
+    head down together and it falls.
     """
-    return np.asarray(_log(_head(g)) - g(PUMP_SLOPE, MEAN) * _per_speed("flow_m3_h", 1.0)(g))
+    flow = g("flow_m3_h", MEAN) / _speed(g)
+    return _log(_head(g) + g(PUMP_SLOPE, MEAN) * flow * flow)
 
 
 DERIVED: dict[str, Callable[[Getter], np.ndarray]] = {
@@ -158,7 +160,7 @@ DERIVED: dict[str, Callable[[Getter], np.ndarray]] = {
     "log_winding_rise_per_lagged_current2": _lagged_cooling,
     "log_pump_curve": _pump_curve,
     "log_winding_rise_per_lagged_rated_current2": _rated_cooling,
-    "log_pump_curve_fitted": _pump_curve_fitted,
+    "log_pump_curve_own": _pump_curve_own,
 }
 """Name -> formula over step statistics. Names are saved in the bundle; never change a formula under a name."""
 
@@ -180,7 +182,7 @@ def getter(
 
     ``channel + LAGGED`` reads the lagged mean square of a lagged channel (any statistic);
     RATED_CURRENT reads each window's rated current (N,), NaN where its rating plate is unknown;
-    PUMP_SLOPE each window's fitted pump-curve slope (N,), NaN where none is fitted.
+    PUMP_SLOPE each window's fitted pump-curve b (N,), NaN where none is fitted.
     """
     index = {c: i for i, c in enumerate(channels)}
     lag_index = {c + LAGGED: i for i, c in enumerate(lagged_channels)} if lagged is not None else {}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.curve import CurveSlope
+from models.curve import PumpCurve
 from models.derived import derive
 from models.lag import FittedLag, Lag
 
@@ -102,7 +102,7 @@ class AssetHistory:
             self._lag = FittedLag(len(spec.lagged), (spec.lag_s, *spec.lag_fit), spec.step_s, spec.lag_standstill)
         elif spec.lagged:
             self._lag = Lag(len(spec.lagged), spec.lag_s, spec.step_s, spec.lag_standstill)
-        self._curve = CurveSlope(spec.step_s) if spec.pump_fit else None
+        self._curve = PumpCurve(spec.step_s) if spec.pump_fit else None
 
     def lagged(self, steps: np.ndarray, squares: np.ndarray, running: np.ndarray | None = None) -> np.ndarray | None:
         """(k, L) lagged heating after each of a window's steps (k,) with mean squares (k, L) and running flags (k,);
@@ -123,8 +123,7 @@ class AssetHistory:
         slope = self.pump_slope()  # as the windows before these steps read it
         if self._curve is not None:
             flow, head = derive(("log_flow_per_speed", "head_per_speed2"), self.spec.channels, stats, count[None])[0].T
-            with np.errstate(invalid="ignore", divide="ignore"):
-                self._curve.fold(steps[running], flow[running], np.log(head[running]))
+            self._curve.fold(steps[running], np.exp(2.0 * flow[running]), head[running])  # (Q/n)^2, head/n^2
         if self._channels is None:
             return
         stats, count = stats[:, running], count[running]  # a stopped machine is not its own baseline
@@ -146,7 +145,7 @@ class AssetHistory:
                 self._derived.update(values[k], np.isfinite(values[k]))
 
     def pump_slope(self) -> float | None:
-        """The pump's own curve slope so far (models.curve); None when the spec fits none."""
+        """The pump's own curve b so far (models.curve); None when the spec fits none or no running duty point was seen."""
         return None if self._curve is None else self._curve.slope
 
     def reference(self) -> np.ndarray | None:

@@ -70,10 +70,12 @@ def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
 
 
 def derived_names(prof: Profile) -> tuple[str, ...]:
-    """The derived features a profile reads: all of them, but the fitted pump curve only where the history fits it."""
+    """The derived features a profile reads: all of them, but one pump curve: the pump's own where the
+    history fits it, else the fixed slope's (which reads a pump off 65 % of design flow as leaking)."""
     if not prof.derived:
         return ()
-    return tuple(name for name in DERIVED if name != "log_pump_curve_fitted" or prof.pump_fit)
+    unread = "log_pump_curve" if prof.pump_fit else "log_pump_curve_own"
+    return tuple(name for name in DERIVED if name != unread)
 
 
 def label_map(seen: set[str]) -> tuple[str, ...]:

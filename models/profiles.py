@@ -51,8 +51,8 @@ class Profile:
     reference_average_start (slm-e320ef84fb70) raised held-out overheating F1 0.22 -> 0.56 but
     lost seal leak 0.89 -> 0.18, 0.863 vs 0.904 overall (docs/models.md, "Tried and not shipped")."""
     pump_fit: bool = False
-    """Fit each pump's own curve slope from its demand changes (WindowSpec.pump_fit, models.curve) and
-    read the derived feature log_pump_curve_fitted against it."""
+    """Fit each pump's own curve (a parabola in flow per speed) from its demand changes
+    (WindowSpec.pump_fit, models.curve) and read the derived feature log_pump_curve_own against it."""
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""

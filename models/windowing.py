@@ -77,8 +77,8 @@ class WindowSpec:
     stillest (models.lag.FittedLag), since windings differ and a wrong time constant makes every
     restart look like a cooling failure. Empty: lag_s for every asset."""
     pump_fit: bool = False
-    """Each asset's history fits its pump's own curve slope from its demand changes (models.curve),
-    which windows carry (Window.pump_slope) for the derived feature log_pump_curve_fitted."""
+    """Each asset's history fits its pump's own curve, head/n^2 = a - b (Q/n)^2, from its demand
+    changes (models.curve); windows carry b (Window.pump_slope) for the derived feature log_pump_curve_own."""
     flatline_samples: int = 0
     """A step in which a channel has at least this many samples, all exactly equal, counts as
     having none of that channel: a stuck transmitter repeats its last value, and a frozen
@@ -145,8 +145,8 @@ class Window:
     rated_current_a: float | None = None
     """The asset's rated current from its rating plate (contracts.Nameplate); None when unknown."""
     pump_slope: float | None = None
-    """The pump's own curve slope fitted over its history before the window (models.curve); None
-    when the spec fits none."""
+    """The pump's own curve b fitted over its history before the window (models.curve); None
+    when the spec fits none or the asset has not run with flow and head yet."""
 
     @property
     def coverage(self) -> float:
