@@ -8,7 +8,8 @@ import numpy as np
 
 from models.data import WindowTable, load_tables
 from models.features import GLOBAL, Normaliser
-from models.prepare import absorb_references, drop_references, visible_against_type
+from models.prepare import absorb_references, derived_names, drop_references, visible_against_type
+from models.profiles import profile
 from models.windowing import WindowSpec
 from tests.models.synthetic import CHANNELS, write_dataset
 
@@ -93,3 +94,11 @@ def test_only_faults_the_type_baseline_shows_are_taught_without_their_own_histor
         derived_known=np.ones((2, 1), dtype=bool),
     )
     assert visible_against_type(table, spec, baseline, 3.0).tolist() == [False, True, True]
+
+
+def test_a_profile_reads_one_pump_curve_its_own_where_the_history_fits_it() -> None:
+    fixed, own = derived_names(profile("full")), derived_names(profile("full", pump_fit=True))
+    assert "log_pump_curve" in fixed and "log_pump_curve_own" not in fixed
+    assert "log_pump_curve_own" in own and "log_pump_curve" not in own
+    assert set(fixed) - {"log_pump_curve"} == set(own) - {"log_pump_curve_own"}
+    assert derived_names(profile("full", derived=False)) == ()
