@@ -9,8 +9,7 @@ import pytest
 
 from forewarn.contracts import Telemetry
 from models.curve import PumpCurve
-from models.derived import PUMP_CURVE_SLOPE
-from models.derived import derive
+from models.derived import PUMP_CURVE_SLOPE, derive
 from models.windowing import WindowSpec, windows_from_messages
 
 T0 = 1_767_225_600.0
@@ -20,7 +19,7 @@ CHANNELS = ("discharge_pressure_bar", "flow_m3_h", "speed_rpm", "suction_pressur
 def _pump(
     hours: float, leak_from_h: float | None = None, seed: int = 0, demand: tuple[float, float] = (0.4, 0.6)
 ) -> list[Telemetry]:
-    """1 Hz, the simulator's curve (head ~ 1.25 - 0.3 q^2) at 2,950 rpm; demand steps between two levels every 40 min, wandering."""
+    """1 Hz, the simulator's curve (head ~ 1.25 - 0.3 q^2) at 2,950 rpm: demand steps between two levels each 40 min."""
     rng = np.random.default_rng(seed)
     messages, q = [], float(np.mean(demand))
     for i in range(int(hours * 360)):
