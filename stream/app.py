@@ -21,6 +21,7 @@ from stream.aggregate import Aggregator
 from stream.config import StreamSettings
 from stream.feed import AlertHub, AlertTail
 from stream.publish import MqttAlertPublisher
+from stream.recovery import RecoveryWatchdog
 from stream.sink import AsyncSink
 from stream.store import AlertStore
 from stream.transport import QuietMonitor, StreamFaustApp
@@ -144,6 +145,9 @@ class StreamApp:
         self.api = FeedApi(self.sink, self.hub, self.send_command, token, self.stats)
         self.feed = FeedService(self)
         self.app.add_dependency(self.feed)
+        self.watchdog = RecoveryWatchdog(self.app, settings.stream.recovery_stall_s)
+        if settings.stream.recovery_stall_s > 0:
+            self.app.add_dependency(self.watchdog)
         from stream.agents import register
 
         register(self)
@@ -158,5 +162,6 @@ class StreamApp:
             db_retries=self.sink.retries,
             db_outage=self.sink.outage_since is not None,
             mqtt_published=self.publisher.published if self.publisher else 0,
+            recoveries_ended=self.watchdog.forced,
         )
         return counters

@@ -174,6 +174,12 @@ class StreamSection(BaseModel):
         0.05, gt=0, le=5, description="longest wait after a batch before the next one goes (adds to alert latency)"
     )
     db_retry_max_s: float = Field(10.0, gt=0, description="longest pause between database retries during an outage")
+    recovery_stall_s: float = Field(
+        60.0,
+        ge=0,
+        description="end a changelog partition's recovery that delivered nothing this long short of the end offset "
+        "the broker reported (stream.recovery; tansu overstates it); 0: wait forever, as Faust does",
+    )
     rules: RuleSettings = RuleSettings()
     liveness: LivenessSettings = LivenessSettings()
 

@@ -58,6 +58,7 @@ class RunningWorker:
                     "api_token": TOKEN,
                     "tick_s": 0.5,
                     "batch_within_s": 0.02,
+                    "recovery_stall_s": 15,
                     "liveness": {"asset_silent_s": 6, "gateway_silent_s": 6},
                     "rules": {"default": {"k": 3, "n": 5}, "minor_update_s": 0.5},
                 }
