@@ -195,25 +195,26 @@ class Predictor:
         z, value = self.featuriser.deviations(stats, counts, types)  # (N, C, 4) each
         ran = self.featuriser.running(stats, counts)  # (N,)
         labels = self.bundle.labels
+        probs = np.clip(raw["probabilities"].astype(np.float64), 0.0, None)
+        probs = np.where(np.stack([self.applicable(w.asset_type) for w in windows]), probs, 0.0)
+        probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+        best = np.argmax(probs, axis=1)
+        ttfs = np.expm1(np.clip(raw["ttf_log_hours"], 0.0, 12.0))
+        anomaly = np.clip(raw["anomaly"], 0.0, 1.0)
+        evidence = self._channel_evidence(z, value, types)
         outputs = []
         for i, window in enumerate(windows):
-            probs = np.clip(raw["probabilities"][i].astype(np.float64), 0.0, None)
-            probs = np.where(self.applicable(window.asset_type), probs, 0.0)
-            probs = probs / max(probs.sum(), 1e-12)
-            best = int(np.argmax(probs))
-            fault = labels[best]
-            ttf = None
-            if fault != NORMAL and self.bundle.has_ttf:
-                ttf = float(np.expm1(np.clip(raw["ttf_log_hours"][i], 0.0, 12.0)))
+            fault = labels[best[i]]
+            ttf = float(ttfs[i]) if fault != NORMAL and self.bundle.has_ttf else None
             outputs.append(
                 ModelOutput(
-                    probabilities={label: float(p) for label, p in zip(labels, probs, strict=True)},
+                    probabilities=dict(zip(labels, probs[i].tolist(), strict=True)),
                     fault=fault,
-                    anomaly_score=float(np.clip(raw["anomaly"][i], 0.0, 1.0)),
+                    anomaly_score=float(anomaly[i]),
                     ttf_hours=ttf,
-                    confidence=float(probs[best]),
+                    confidence=float(probs[i, best[i]]),
                     evidence=Evidence(
-                        channels=self._channel_evidence(z[i], value[i], types[i]),
+                        channels=evidence[i],
                         logs=self._log_evidence(window, raw["log_attention"][i], features.line_index[i]),
                     ),
                     running=bool(ran[i]),
@@ -221,24 +222,38 @@ class Predictor:
             )
         return outputs
 
-    def _channel_evidence(self, z: np.ndarray, value: np.ndarray, type_index: int) -> list[ChannelEvidence]:
-        """Channels whose statistics sit farthest from the healthy baseline; z (C, 4), value (C, 4)."""
+    def _channel_evidence(self, z: np.ndarray, value: np.ndarray, types: np.ndarray) -> list[list[ChannelEvidence]]:
+        """Per window, the channels whose statistics sit farthest from the healthy baseline; z, value (N, C, 4).
+
+        One pass over the batch in numpy: only a window's few evidence items are Python objects.
+        """
         norm = self.featuriser.normaliser
         absz = np.where(np.isfinite(z), np.abs(z), -1.0)
-        stat = absz.argmax(axis=1)  # (C,): the statistic that deviates most per channel
-        top = absz[np.arange(len(stat)), stat]
-        items = []
-        for c in np.argsort(-top, kind="stable")[: self.evidence_items]:
-            if top[c] < 1.0:  # within one standard deviation of healthy: not evidence
-                break
-            s = stat[c]
-            score, val, base = float(z[c, s]), float(value[c, s]), float(norm.mean[type_index, c, s])
-            if not all(math.isfinite(x) for x in (score, val, base)):
-                continue
-            items.append(
-                ChannelEvidence(channel=norm.channels[c], score=round(score, 3), value=round(val, 6), baseline=round(base, 6))
-            )
-        return items
+        stat = absz.argmax(axis=2)[..., None]  # (N, C, 1): the statistic that deviates most per channel
+        top = np.take_along_axis(absz, stat, axis=2)[..., 0]  # (N, C)
+        score = np.take_along_axis(z, stat, axis=2)[..., 0]
+        val = np.take_along_axis(value, stat, axis=2)[..., 0]
+        base = np.take_along_axis(norm.mean[types], stat, axis=2)[..., 0]
+        order = np.argsort(-top, axis=1, kind="stable")[:, : self.evidence_items]
+        out: list[list[ChannelEvidence]] = []
+        for i, channels in enumerate(order.tolist()):
+            items = []
+            for c in channels:
+                if top[i, c] < 1.0:  # within one standard deviation of healthy: not evidence
+                    break
+                numbers = float(score[i, c]), float(val[i, c]), float(base[i, c])
+                if not all(math.isfinite(x) for x in numbers):
+                    continue
+                items.append(
+                    ChannelEvidence(
+                        channel=norm.channels[c],
+                        score=round(numbers[0], 3),
+                        value=round(numbers[1], 6),
+                        baseline=round(numbers[2], 6),
+                    )
+                )
+            out.append(items)
+        return out
 
     def _log_evidence(self, window: Window, attention: np.ndarray, line_index: np.ndarray) -> list[LogEvidence]:
         """Log lines by the share of [CLS] attention their word pieces received; attention (L,), line_index (L,)."""
