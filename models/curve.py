@@ -23,7 +23,7 @@ import numpy as np
 from models.derived import PUMP_CURVE_SLOPE
 
 PRIOR_WEIGHT = 0.1
-"""The prior's weight in squared relative changes of log flow: a few ten-minute demand moves of 10 % outweigh it."""
+"""The prior's weight, in squared changes of log flow: a few ten-minute demand moves of 10 % outweigh it."""
 
 
 class PumpCurve:
