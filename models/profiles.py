@@ -54,8 +54,8 @@ class Profile:
     """Fit each pump's own curve (a parabola in flow per speed) from its demand changes
     (WindowSpec.pump_fit, models.curve) and read the derived feature log_pump_curve_own against it.
     Off by default: the retrain with it, lag_fit and reference_average_start (slm-7603f60e9335)
-    reached held-out 0.899 vs 0.904 (overheating F1 0.65, seal leak 0.47 from two pumps whose
-    drives stepped their speed; docs/models.md, "Tried and not shipped")."""
+    reached held-out 0.899 vs 0.904 (overheating F1 0.65, seal leak 0.47 from two healthy pumps
+    called leaking; docs/models.md, "Tried and not shipped")."""
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""
