@@ -133,3 +133,8 @@ def evaluate(directories: tuple[Path, ...], bundle_path: Path | None, as_json: b
         f"{result['windows_per_s']} windows/s batched, {threads} thread(s)"
     )
     click.echo(f"bundle {result['bundle_bytes'] / 1e6:.2f} MB")
+    if result["errors"]:
+        click.echo(f"where the errors are (wrong running windows, the {len(result['errors'])} largest groups):")
+        click.echo(f"{'dataset':<20}{'asset':<18}{'truth':<22}{'predicted':<22}{'windows':>8}")
+        for e in result["errors"]:
+            click.echo(f"{e['dataset']:<20}{e['asset_id']:<18}{e['truth']:<22}{e['predicted']:<22}{e['windows']:>8}")

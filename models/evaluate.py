@@ -13,6 +13,11 @@ Latency is measured on real windows of the dataset after a warm-up, one thread:
 ``latency_ms_p50``/``p99`` is ``Predictor.predict([window])`` per window (featurisation, graph
 and evidence: what the gateway pays per window), ``onnx_latency_ms_p50`` the graph alone at
 batch 1, ``windows_per_s`` the whole predict path on batches of 64.
+
+``errors`` says where the misses are: wrong running windows grouped by dataset, asset, truth and
+prediction, most windows first. A macro-F1 moves by whole classes, and a class's F1 is usually
+held down by one or two machines (a slow winding, a pump on the flat of its curve), which the
+per-class table cannot show and the reliability engineer has to look at first.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from models.runtime import Bundle, Predictor
 from models.windowing import Window
 
 TIMED_WINDOWS = 200
+ERROR_GROUPS = 20
+"""How many (dataset, asset, truth, prediction) groups ``errors`` lists."""
 
 
 def _truth(
@@ -87,12 +94,43 @@ def evaluate(
             result["by_dataset"][str(directory)] = {
                 k: one[k] for k in ("macro_f1", "accuracy", "anomaly_auroc", "ttf_mae_hours", "windows")
             }
+    result["errors"] = error_groups(y, probs.argmax(axis=1), ran, windows, source, directories, labels)
     result["all_windows"] = {
         k: everything[k] for k in ("macro_f1", "accuracy", "anomaly_auroc", "ttf_mae_hours", "per_class", "windows")
     }
     result.update(timing(predictor, windows, timed))
     result["bundle_bytes"] = bundle_bytes(bundle.path)
     return result
+
+
+def error_groups(
+    y: np.ndarray,
+    predicted: np.ndarray,
+    ran: np.ndarray,
+    windows: Sequence[Window],
+    source: np.ndarray,
+    directories: Sequence[Path],
+    labels: Sequence[str],
+    top: int = ERROR_GROUPS,
+) -> list[dict[str, Any]]:
+    """The wrong running windows, grouped by (dataset, asset, truth, prediction), the largest ``top`` groups."""
+    groups: dict[tuple[int, str, int, int], list[float]] = {}
+    for i in map(int, np.flatnonzero(ran & (y != predicted))):
+        key = (int(source[i]), windows[i].asset_id, int(y[i]), int(predicted[i]))
+        groups.setdefault(key, []).append(windows[i].end)
+    ranked = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))[:top]
+    return [
+        {
+            "dataset": Path(directories[d]).name,
+            "asset_id": asset,
+            "truth": labels[t],
+            "predicted": labels[p],
+            "windows": len(ends),
+            "first_end": min(ends),
+            "last_end": max(ends),
+        }
+        for (d, asset, t, p), ends in ranked
+    ]
 
 
 def timing(predictor: Predictor, windows: Sequence[Window], timed: int = TIMED_WINDOWS) -> dict[str, Any]:

@@ -6,6 +6,7 @@ compression.png        macro-F1 against size and against latency for every stage
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,7 @@ def write_report(out: Path, bundle: Bundle, metrics: dict[str, Any], config: dic
         ]
         for name, r in (held.get("by_dataset") or {}).items():
             lines.append(f"- `{Path(name).name}`: macro-F1 {r['macro_f1']}, AUROC {r['anomaly_auroc']}, {r['windows']} windows")
+        lines += _error_rows(held.get("errors") or [])
         lines += ["", "![confusion held-out](confusion_holdout.png)", ""]
     lines += [
         "## Reproduce",
@@ -178,6 +180,25 @@ def write_report(out: Path, bundle: Bundle, metrics: dict[str, Any], config: dic
         "",
     ]
     (out / "report.md").write_text("\n".join(lines))
+
+
+def _error_rows(groups: list[dict[str, Any]]) -> list[str]:
+    """Where the held-out errors are: the machines a class's F1 is held down by."""
+    if not groups:
+        return []
+    lines = [
+        "",
+        "Where the errors are (wrong running windows by asset, most first; window ends, UTC):",
+        "",
+        "| dataset | asset | truth | predicted | windows | first | last |",
+        "|---|---|---|---|---:|---|---|",
+    ]
+    for g in groups:
+        first, last = (datetime.fromtimestamp(g[k], UTC).strftime("%m-%d %H:%M") for k in ("first_end", "last_end"))
+        lines.append(
+            f"| {g['dataset']} | {g['asset_id']} | {g['truth']} | {g['predicted']} | {g['windows']} | {first} | {last} |"
+        )
+    return lines
 
 
 def _per_class_rows(record: dict[str, Any], labels: list[str]) -> list[str]:

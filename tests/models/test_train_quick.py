@@ -59,6 +59,8 @@ def test_quick_train_writes_a_verified_bundle_with_its_report(trained: tuple[Pat
     report = (bundle / "report.md").read_text()
     for stage in ("teacher", "student", "pruned", "int8_dynamic", "int8_static"):
         assert f"| {stage} |" in report
+    held = json.loads((bundle / "metrics.json").read_text())["holdout"]
+    assert ("Where the errors are" in report) == bool(held["errors"]), "the held-out misses are listed by asset"
     config = json.loads((bundle / "config.json").read_text())
     assert config["profile"]["name"] == "quick" and config["profile"]["seed"] == 3
     assert sum(f["bytes"] for f in manifest["files"].values()) < 5_000_000
@@ -118,6 +120,9 @@ def test_evaluate_prints_the_documented_json(plant: Path, trained: tuple[Path, P
     assert set(data) >= EVALUATE_KEYS
     assert 0.0 <= data["macro_f1"] <= 1.0 and data["bundle_bytes"] > 0 and data["latency_ms_p50"] > 0
     assert "normal" in data["per_class"] and {"precision", "recall", "f1", "support"} <= set(data["per_class"]["normal"])
+    wrong = data["windows"] - round(data["accuracy"] * data["windows"])
+    assert sum(e["windows"] for e in data["errors"]) <= wrong
+    assert all(e["truth"] != e["predicted"] and e["dataset"] == plant.name for e in data["errors"])
     text = CliRunner().invoke(main, ["model", "evaluate", str(plant), "--model", str(bundle)], catch_exceptions=False)
     assert "macro-F1" in text.output and "latency" in text.output
 
