@@ -1,4 +1,4 @@
-"""`forewarn model`: train a compressed SLM bundle, evaluate a bundle on a dataset.
+"""`forewarn model`: train a compressed SLM bundle, evaluate a bundle on a dataset, explain its verdicts.
 
 Training imports torch only inside ``train``, so `forewarn model evaluate` and `--help` run
 on a gateway install (onnxruntime, numpy, tokenizers) without the training extra.
@@ -18,7 +18,7 @@ _DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 @click.group()
 def model() -> None:
-    """Train, compress and evaluate the small language model (SLM)."""
+    """Train, compress, evaluate and explain the small language model (SLM)."""
 
 
 @model.command("train")
@@ -138,3 +138,59 @@ def evaluate(directories: tuple[Path, ...], bundle_path: Path | None, as_json: b
         click.echo(f"{'dataset':<20}{'asset':<18}{'truth':<22}{'predicted':<22}{'windows':>8}")
         for e in result["errors"]:
             click.echo(f"{e['dataset']:<20}{e['asset_id']:<18}{e['truth']:<22}{e['predicted']:<22}{e['windows']:>8}")
+
+
+@model.command("explain")
+@click.argument("directory", type=_DIR)
+@click.option("--asset", "asset_id", required=True, help="the asset whose windows to explain")
+@click.option("--from", "start", type=float, help="first window end, unix seconds (an `errors` row's first_end)")
+@click.option("--to", "end", type=float, help="last window end, unix seconds (an `errors` row's last_end)")
+@click.option("--fault", help="the class to explain [default: the verdict given most often on these windows]")
+@click.option(
+    "--model",
+    "bundle_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="bundle directory [default: the shipped bundle]",
+)
+@click.option("--top", type=int, default=12, show_default=True, help="input groups to print")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def explain(
+    directory: Path,
+    asset_id: str,
+    start: float | None,
+    end: float | None,
+    fault: str | None,
+    bundle_path: Path | None,
+    top: int,
+    as_json: bool,
+) -> None:
+    """Which inputs the verdicts on one asset's running windows in DIRECTORY rest on: each channel, derived
+    feature and the log lines masked in turn, and the drop in the explained class's probability."""
+    from models.explain import explain as run_explain
+    from models.explain import running_windows
+    from models.runtime import Bundle, Predictor, default_bundle_path
+
+    try:
+        bundle = Bundle.load(bundle_path or default_bundle_path())
+        if fault is not None and fault not in bundle.labels:
+            raise click.BadParameter(
+                f"{fault!r} is not a class of {bundle.version}: {', '.join(bundle.labels)}", param_hint="--fault"
+            )
+        predictor = Predictor(bundle)
+        windows = running_windows(directory, predictor, asset_id, start, end)
+        if not windows:
+            raise click.ClickException(f"no running windows of {asset_id} in {directory} between those times")
+        result = run_explain(predictor, windows, fault)
+    except ForewarnError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    verdicts = ", ".join(f"{k} {v}" for k, v in result["verdicts"].items())  # type: ignore[attr-defined]
+    click.echo(
+        f"model {result['model_version']} on {result['windows']} running windows of {asset_id} ({verdicts}); "
+        f"explaining {result['fault']} (mean probability {result['probability']})"
+    )
+    click.echo(f"{'masked input':<44}{'kind':<10}{'drop':>8}{'flips':>8}")
+    for row in result["groups"][:top]:  # type: ignore[index]
+        click.echo(f"{row['group']:<44}{row['kind']:<10}{row['drop']:>8.3f}{row['flipped']:>8.1%}")

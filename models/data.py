@@ -15,7 +15,7 @@ import json
 import multiprocessing
 import os
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import repeat
@@ -127,15 +127,21 @@ class Labelled(NamedTuple):
     fault that failed inside the window (its data still show it). Evaluation credits any of them."""
 
 
-def labelled_windows(directory: Path, spec: WindowSpec, every: int = 1) -> Iterator[Labelled]:
-    """Every (``every``-th) window of a dataset directory with its label, hours to failure and every right answer."""
+def labelled_windows(
+    directory: Path, spec: WindowSpec, every: int = 1, assets: Collection[str] | None = None
+) -> Iterator[Labelled]:
+    """Every (``every``-th) window of a dataset directory with its label, hours to failure and every right answer;
+    ``assets``: of those assets only (each asset's windows depend on its own messages alone)."""
     episodes: dict[str, list[FaultEpisode]] = defaultdict(list)
     for episode in read_labels(directory):
         episodes[episode.asset_id].append(episode)
     meta = read_meta(directory)
     types = meta.assets
     incipient = _incipient(meta.extra.get("episodes", []))
-    for window in windows_from_messages(iter_messages(directory), spec, every, meta.rated_currents()):
+    messages = iter_messages(directory)
+    if assets is not None:
+        messages = (m for m in messages if m.asset_id in assets)
+    for window in windows_from_messages(messages, spec, every, meta.rated_currents()):
         if window.asset_type is None and types.get(window.asset_id):
             window = replace(window, asset_type=types[window.asset_id])
         mine = episodes[window.asset_id]

@@ -183,6 +183,17 @@ class Predictor:
 
     # ------------------------------------------------------------- verdicts
 
+    def probabilities(self, features: Features, asset_types: Sequence[str | None]) -> np.ndarray:
+        """(N, labels) the class probabilities ``predict`` reports for featurised windows, without their evidence."""
+        return self._applicable_only(self.run(features)["probabilities"], asset_types)
+
+    def _applicable_only(self, probabilities: np.ndarray, asset_types: Sequence[str | None]) -> np.ndarray:
+        """The graph's probabilities renormalised over the faults each window's asset type can have."""
+        probs = np.clip(probabilities.astype(np.float64), 0.0, None)
+        probs = np.where(np.stack([self.applicable(t) for t in asset_types]), probs, 0.0)
+        normalised: np.ndarray = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+        return normalised
+
     def predict(self, windows: Sequence[Window]) -> list[ModelOutput]:
         """One ModelOutput per window, in order."""
         if not windows:
@@ -195,9 +206,7 @@ class Predictor:
         z, value = self.featuriser.deviations(stats, counts, types)  # (N, C, 4) each
         ran = self.featuriser.running(stats, counts)  # (N,)
         labels = self.bundle.labels
-        probs = np.clip(raw["probabilities"].astype(np.float64), 0.0, None)
-        probs = np.where(np.stack([self.applicable(w.asset_type) for w in windows]), probs, 0.0)
-        probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+        probs = self._applicable_only(raw["probabilities"], [w.asset_type for w in windows])
         best = np.argmax(probs, axis=1)
         ttfs = np.expm1(np.clip(raw["ttf_log_hours"], 0.0, 12.0))
         anomaly = np.clip(raw["anomaly"], 0.0, 1.0)
