@@ -145,7 +145,8 @@ def evaluate(directories: tuple[Path, ...], bundle_path: Path | None, as_json: b
 @click.option("--asset", "asset_id", required=True, help="the asset whose windows to explain")
 @click.option("--from", "start", type=float, help="first window end, unix seconds (an `errors` row's first_end)")
 @click.option("--to", "end", type=float, help="last window end, unix seconds (an `errors` row's last_end)")
-@click.option("--fault", help="the class to explain [default: the verdict given most often on these windows]")
+@click.option("--fault", help="the class to explain [default: --called, else the verdict given most often]")
+@click.option("--called", help="only the windows the bundle calls this class (e.g. the false alarms among healthy windows)")
 @click.option(
     "--model",
     "bundle_path",
@@ -160,6 +161,7 @@ def explain(
     start: float | None,
     end: float | None,
     fault: str | None,
+    called: str | None,
     bundle_path: Path | None,
     top: int,
     as_json: bool,
@@ -172,16 +174,16 @@ def explain(
 
     try:
         bundle = Bundle.load(bundle_path or default_bundle_path())
-        if fault is not None and fault not in bundle.labels:
-            raise click.BadParameter(
-                f"{fault!r} is not a class of {bundle.version}: {', '.join(bundle.labels)}", param_hint="--fault"
-            )
+        for hint, name in (("--fault", fault), ("--called", called)):
+            if name is not None and name not in bundle.labels:
+                classes = ", ".join(bundle.labels)
+                raise click.BadParameter(f"{name!r} is not a class of {bundle.version}: {classes}", param_hint=hint)
         predictor = Predictor(bundle)
         windows = running_windows(directory, predictor, asset_id, start, end)
         if not windows:
             raise click.ClickException(f"no running windows of {asset_id} in {directory} between those times")
-        result = run_explain(predictor, windows, fault)
-    except ForewarnError as exc:
+        result = run_explain(predictor, windows, fault, called)
+    except (ForewarnError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(result))

@@ -67,18 +67,28 @@ def _masked(features: Features, group: Group) -> Features:
     return replace(features, sensors=sensors)
 
 
-def explain(predictor: Predictor, windows: Sequence[Window], fault: str | None = None) -> dict[str, object]:
+def explain(
+    predictor: Predictor, windows: Sequence[Window], fault: str | None = None, called: str | None = None
+) -> dict[str, object]:
     """Each group's mean drop in ``fault``'s probability over ``windows`` when it is masked, largest first.
 
-    ``fault`` defaults to the verdict the bundle gives most often on these windows.
+    ``called``: only the windows whose verdict is that class (a false alarm among healthy windows
+    would otherwise be averaged with them); ``fault`` defaults to ``called``, else to the verdict
+    the bundle gives most often on these windows.
     """
-    if not windows:
-        raise ValueError("no windows to explain")
     labels = list(predictor.bundle.labels)
-    features = predictor.featuriser(windows)
     types = [w.asset_type for w in windows]
+    features = predictor.featuriser(windows)
     base = predictor.probabilities(features, types)
     verdicts = base.argmax(axis=1)
+    if called is not None:
+        keep = np.flatnonzero(verdicts == labels.index(called))
+        types = [types[i] for i in keep]
+        features = Features(features.sensors[keep], features.tokens[keep], features.line_index[keep])
+        base, verdicts = base[keep], verdicts[keep]
+        fault = fault or called
+    if not len(verdicts):
+        raise ValueError("no windows to explain" + (f": none is called {called}" if called else ""))
     target = labels.index(fault) if fault is not None else int(np.bincount(verdicts, minlength=len(labels)).argmax())
     rows = []
     for group in groups(predictor):
@@ -97,7 +107,7 @@ def explain(predictor: Predictor, windows: Sequence[Window], fault: str | None =
     counts = np.bincount(verdicts, minlength=len(labels))
     return {
         "model_version": predictor.bundle.version,
-        "windows": len(windows),
+        "windows": len(verdicts),
         "fault": labels[target],
         "probability": round(float(base[:, target].mean()), 4),
         "verdicts": {labels[i]: int(n) for i, n in enumerate(counts) if n},

@@ -86,5 +86,11 @@ def test_explain_on_the_command_line(tiny_bundle: Path, synthetic_holdout: Path,
     assert "explaining overheating" in text.output and len(text.output.strip().splitlines()) == 2 + 3
     wrong = CliRunner().invoke(main, [*args, "--fault", "melting"])
     assert wrong.exit_code != 0 and "not a class" in wrong.output
+    called = CliRunner().invoke(main, [*args, "--called", data["fault"], "--json"], catch_exceptions=False)
+    only = json.loads(called.output)
+    assert only["verdicts"] == {data["fault"]: data["verdicts"][data["fault"]]} and only["fault"] == data["fault"]
+    never = next(label for label in predictor.bundle.labels if label not in data["verdicts"])
+    refused = CliRunner().invoke(main, [*args, "--called", never])
+    assert refused.exit_code != 0 and f"none is called {never}" in refused.output
     none = CliRunner().invoke(main, [*args, "--to", "0"])
     assert none.exit_code != 0 and "no running windows" in none.output
