@@ -66,6 +66,12 @@ class FeatureSpec:
     relative: bool = False
     """Append each step's deviation from the asset's running reference (Window.reference): channel
     means and derived features, each with a presence flag."""
+    context: tuple[str, ...] = ()
+    """Channels that describe the machine's surroundings, not its health (the site's ambient
+    temperature): the model reads them only through the derived features that subtract them
+    (the rises over ambient), and their own columns are encoded as a channel that sent nothing.
+    An evening's cooling is no fault, yet against the asset's last six hours it is a deviation
+    like any other, and a site colder than any the training saw is an input the model never met."""
 
     def __post_init__(self) -> None:
         assert self.log_tokens >= 2 and 1 <= self.line_tokens < self.log_tokens, "log budget must fit a line and its [SEP]"
@@ -81,11 +87,11 @@ class FeatureSpec:
         return 1 + spec.steps + self.log_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "derived": list(self.derived)}
+        return {**asdict(self), "derived": list(self.derived), "context": list(self.context)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
-        return cls(**{**data, "derived": tuple(data.get("derived", ()))})
+        return cls(**{**data, "derived": tuple(data.get("derived", ())), "context": tuple(data.get("context", ()))})
 
 
 @dataclass(frozen=True)
@@ -294,6 +300,7 @@ class Featuriser:
         self.features = features
         self.normaliser = normaliser
         self.tokenizer = tokenizer
+        self._context = np.array([c in features.context for c in spec.channels], dtype=bool)
 
     def __call__(self, windows: Sequence[Window]) -> Features:
         stats = np.stack([w.stats for w in windows]) if windows else np.zeros((0, self.spec.steps, len(self.spec.channels), 4))
@@ -338,7 +345,7 @@ class Featuriser:
         self._check(stats, counts)
         norm = self.normaliser
         z = (stats - norm.mean[types][:, None]) / norm.std[types][:, None]  # (N, steps, C, 4)
-        present = (counts > 0) & norm.known[types][:, None]  # (N, steps, C)
+        present = (counts > 0) & norm.known[types][:, None] & ~self._context  # (N, steps, C)
         clip = self.features.clip
         z = np.where(present[..., None] & np.isfinite(z), np.clip(z, -clip, clip), 0.0)
         n, steps, c = stats.shape[:3]

@@ -264,6 +264,7 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
         line_tokens=prof.line_tokens,
         derived=derived_names(prof),
         relative=prof.reference_s > 0,
+        context=tuple(c for c in prof.context_channels if c in channels),
     )
     table = load_tables(directories, spec, run_dir / "cache", every=prof.train_every)
     if len(table) == 0:

@@ -56,6 +56,11 @@ class Profile:
     Off by default: the retrain with it, lag_fit and reference_average_start (slm-7603f60e9335)
     reached held-out 0.899 vs 0.904 (overheating F1 0.65, seal leak 0.47 from two healthy pumps
     called leaking; docs/models.md, "Tried and not shipped")."""
+    context_channels: tuple[str, ...] = ()
+    """Channels read only through the derived features that subtract them (FeatureSpec.context), e.g.
+    ("ambient_temp_c",). Off by default: not yet retrained with (docs/models.md, "Those two pumps'
+    inputs"), where masking the ambient flips 96 % of slm-058f9bd3a465's false seal leaks on a
+    held-out pump in the evening."""
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""

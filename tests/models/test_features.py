@@ -226,3 +226,37 @@ def test_pump_curve_position_tells_a_seal_leak_from_a_demand_drop() -> None:
     for demand in (0.5, 1.0):
         drop = read(pump(demand))["log_pump_curve"] - read(pump(demand, leak=0.8))["log_pump_curve"]
         assert drop > 2 * along, f"a leak at {demand:.0%} demand leaves the curve"
+
+
+def test_the_ambient_as_context_is_read_only_through_the_rises_over_it(tmp_path: Path) -> None:
+    """The site's evening cooling is no fault: the ambient's own columns read as a channel that sent nothing,
+    while the winding's rise over it is read as before."""
+    from dataclasses import replace
+
+    from models.derived import DERIVED
+
+    names = tuple(DERIVED)
+    stats = np.concatenate([_machine((50.0, 50.0, 50.0)) for _ in range(20)])
+    counts = np.ones((20, 6, 7), dtype=np.int32)
+    norm = Normaliser.fit(CATALOGUE.channels, stats, counts, ["motor"] * 20, np.ones(20, dtype=bool), names)
+    path = tmp_path / "tok.json"
+    path.write_text(trim_vocabulary(base_tokenizer_path().read_text(), ["info ok"])[0])
+    spec = FeatureSpec(log_tokens=8, line_tokens=4, derived=names, relative=True)
+    contextual = replace(spec, context=("ambient_temp_c",))
+    reference = np.zeros((1, 7, 2), dtype=np.float32)
+    reference[0, :, 0] = (26.0, 2.0, 50.0, 50.0, 50.0, 1500.0, 66.0)  # six hours ago the site was 6 C warmer
+    reference[0, :, 1] = 0.5
+    cold = _machine((50.0, 50.0, 50.0))
+    ones = np.ones((1, 6, 7), np.int32)
+    before = Featuriser(CATALOGUE, spec, norm, LogTokenizer.from_file(path)).sensors(cold, ones, np.array([1]), reference)
+    after = Featuriser(CATALOGUE, contextual, norm, LogTokenizer.from_file(path)).sensors(cold, ones, np.array([1]), reference)
+    c, d, ambient, rise = 7, len(names), 0, names.index("winding_rise_c")
+    ambient_columns = [0, 1, 2, 3, 4 * c + ambient, 5 * c + 2 * d + ambient, 5 * c + 2 * d + c + ambient]
+    assert before[0, 0, 5 * c + 2 * d + ambient] == pytest.approx(-spec.clip), "6 C colder than its reference"
+    assert (after[..., ambient_columns] == 0).all(), "as if the ambient had sent nothing"
+    others = [k for k in range(before.shape[-1]) if k not in ambient_columns]
+    assert np.array_equal(after[..., others], before[..., others])
+    assert after[0, 0, 5 * c + rise + d] == 1.0, "the winding's rise over ambient is still read"
+    assert FeatureSpec.from_dict(contextual.to_dict()) == contextual
+    old = {k: v for k, v in spec.to_dict().items() if k != "context"}
+    assert FeatureSpec.from_dict(old).context == (), "a bundle saved before context reads every channel"
