@@ -49,7 +49,9 @@ class Profile:
     (600, 1200, 1500, 1800): each asset's heating is read through the one its own winding fits, so a
     slow winding's restarts stop reading as overheating. Off by default: the retrain with it and
     reference_average_start (slm-e320ef84fb70) raised held-out overheating F1 0.22 -> 0.56 but
-    lost seal leak 0.89 -> 0.18, 0.863 vs 0.904 overall (docs/models.md, "Tried and not shipped")."""
+    lost seal leak 0.89 -> 0.18, 0.863 vs 0.904 overall; alone (slm-058f9bd3a465) it ended the
+    slow windings' false overheating but reached 0.841 (seal leak 0.22) (docs/models.md, "Tried
+    and not shipped")."""
     pump_fit: bool = False
     """Fit each pump's own curve (a parabola in flow per speed) from its demand changes
     (WindowSpec.pump_fit, models.curve) and read the derived feature log_pump_curve_own against it.
@@ -58,9 +60,9 @@ class Profile:
     called leaking; docs/models.md, "Tried and not shipped")."""
     context_channels: tuple[str, ...] = ()
     """Channels read only through the derived features that subtract them (FeatureSpec.context), e.g.
-    ("ambient_temp_c",). Off by default: not yet retrained with (docs/models.md, "Those two pumps'
-    inputs"), where masking the ambient flips 96 % of slm-058f9bd3a465's false seal leaks on a
-    held-out pump in the evening."""
+    ("ambient_temp_c",). Off by default: not yet retrained with. Masking the ambient flips all 44
+    of slm-058f9bd3a465's false seal leaks on held-out north.P-103 in a cooling evening
+    (docs/models.md, "Tried and not shipped (2026-12-01, fourth)")."""
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""
