@@ -135,9 +135,10 @@ def evaluate(directories: tuple[Path, ...], bundle_path: Path | None, as_json: b
     click.echo(f"bundle {result['bundle_bytes'] / 1e6:.2f} MB")
     if result["errors"]:
         click.echo(f"where the errors are (wrong running windows, the {len(result['errors'])} largest groups):")
-        click.echo(f"{'dataset':<20}{'asset':<18}{'truth':<22}{'predicted':<22}{'windows':>8}")
+        click.echo(f"{'dataset':<20}{'asset':<18}{'truth':<22}{'predicted':<22}{'windows':>8}  verdict rests on")
         for e in result["errors"]:
-            click.echo(f"{e['dataset']:<20}{e['asset_id']:<18}{e['truth']:<22}{e['predicted']:<22}{e['windows']:>8}")
+            rests = ", ".join(f"{r['input']} {r['flips']:.0%}" for r in e.get("rests_on", []))
+            click.echo(f"{e['dataset']:<20}{e['asset_id']:<18}{e['truth']:<22}{e['predicted']:<22}{e['windows']:>8}  {rests}")
 
 
 @model.command("explain")

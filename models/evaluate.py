@@ -15,7 +15,8 @@ and evidence: what the gateway pays per window), ``onnx_latency_ms_p50`` the gra
 batch 1, ``windows_per_s`` the whole predict path on batches of 64.
 
 ``errors`` says where the misses are: wrong running windows grouped by dataset, asset, truth and
-prediction, most windows first. A macro-F1 moves by whole classes, and a class's F1 is usually
+prediction, most windows first, the largest with the inputs their verdict rests on
+(``rests_on``: masked in turn, models.explain). A macro-F1 moves by whole classes, and a class's F1 is usually
 held down by one or two machines (a slow winding, a pump on the flat of its curve), which the
 per-class table cannot show and the reliability engineer has to look at first.
 """
@@ -32,6 +33,7 @@ import numpy as np
 
 from models.bundle import bundle_bytes
 from models.data import labelled_windows
+from models.explain import explain
 from models.metrics import credit_any_truth, summary
 from models.runtime import Bundle, Predictor
 from models.windowing import Window
@@ -39,6 +41,9 @@ from models.windowing import Window
 TIMED_WINDOWS = 200
 ERROR_GROUPS = 20
 """How many (dataset, asset, truth, prediction) groups ``errors`` lists."""
+EXPLAINED_GROUPS = 5
+RESTS_ON = 3
+"""The largest EXPLAINED_GROUPS error groups name the RESTS_ON inputs their verdict rests on most."""
 
 
 def _truth(
@@ -94,7 +99,7 @@ def evaluate(
             result["by_dataset"][str(directory)] = {
                 k: one[k] for k in ("macro_f1", "accuracy", "anomaly_auroc", "ttf_mae_hours", "windows")
             }
-    result["errors"] = error_groups(y, probs.argmax(axis=1), ran, windows, source, directories, labels)
+    result["errors"] = error_groups(y, probs.argmax(axis=1), ran, windows, source, directories, labels, predictor=predictor)
     result["all_windows"] = {
         k: everything[k] for k in ("macro_f1", "accuracy", "anomaly_auroc", "ttf_mae_hours", "per_class", "windows")
     }
@@ -112,25 +117,34 @@ def error_groups(
     directories: Sequence[Path],
     labels: Sequence[str],
     top: int = ERROR_GROUPS,
+    predictor: Predictor | None = None,
 ) -> list[dict[str, Any]]:
-    """The wrong running windows, grouped by (dataset, asset, truth, prediction), the largest ``top`` groups."""
-    groups: dict[tuple[int, str, int, int], list[float]] = {}
+    """The wrong running windows, grouped by (dataset, asset, truth, prediction), the largest ``top`` groups.
+
+    With the ``predictor`` that scored them, the largest EXPLAINED_GROUPS also say which inputs
+    their verdict rests on (``rests_on``, models.explain): the first thing to look at in a miss.
+    """
+    groups: dict[tuple[int, str, int, int], list[int]] = {}
     for i in map(int, np.flatnonzero(ran & (y != predicted))):
-        key = (int(source[i]), windows[i].asset_id, int(y[i]), int(predicted[i]))
-        groups.setdefault(key, []).append(windows[i].end)
+        groups.setdefault((int(source[i]), windows[i].asset_id, int(y[i]), int(predicted[i])), []).append(i)
     ranked = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))[:top]
-    return [
-        {
+    rows = []
+    for rank, ((d, asset, t, p), members) in enumerate(ranked):
+        ends = [windows[i].end for i in members]
+        row: dict[str, Any] = {
             "dataset": Path(directories[d]).name,
             "asset_id": asset,
             "truth": labels[t],
             "predicted": labels[p],
-            "windows": len(ends),
+            "windows": len(members),
             "first_end": min(ends),
             "last_end": max(ends),
         }
-        for (d, asset, t, p), ends in ranked
-    ]
+        if predictor is not None and rank < EXPLAINED_GROUPS:
+            why = explain(predictor, [windows[i] for i in members], called=labels[p])
+            row["rests_on"] = [{"input": g["group"], "flips": g["flipped"]} for g in why["groups"][:RESTS_ON]]  # type: ignore[index]
+        rows.append(row)
+    return rows
 
 
 def timing(predictor: Predictor, windows: Sequence[Window], timed: int = TIMED_WINDOWS) -> dict[str, Any]:

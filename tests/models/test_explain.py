@@ -94,3 +94,21 @@ def test_explain_on_the_command_line(tiny_bundle: Path, synthetic_holdout: Path,
     assert refused.exit_code != 0 and f"none is called {never}" in refused.output
     none = CliRunner().invoke(main, [*args, "--to", "0"])
     assert none.exit_code != 0 and "no running windows" in none.output
+
+
+def test_the_largest_error_groups_say_what_their_verdict_rests_on(predictor: Predictor, windows: list[Window]) -> None:
+    from models.evaluate import error_groups
+
+    labels = list(predictor.bundle.labels)
+    types = [w.asset_type for w in windows]
+    predicted = predictor.probabilities(predictor.featuriser(windows), types).argmax(axis=1)
+    truth = np.where(predicted == 0, 1, 0)  # every window wrong: one group per asset and verdict
+    ran = np.ones(len(windows), dtype=bool)
+    rows = error_groups(truth, predicted, ran, windows, np.zeros(len(windows), int), [Path("d")], labels, predictor=predictor)
+    first = rows[0]
+    members = [
+        w for w, p in zip(windows, predicted, strict=True) if w.asset_id == first["asset_id"] and labels[p] == first["predicted"]
+    ]
+    why = explain(predictor, members, called=first["predicted"])
+    assert first["rests_on"] == [{"input": g["group"], "flips": g["flipped"]} for g in why["groups"][:3]]  # type: ignore[index]
+    assert all(("rests_on" in r) == (i < 5) for i, r in enumerate(rows))

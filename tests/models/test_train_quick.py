@@ -123,6 +123,8 @@ def test_evaluate_prints_the_documented_json(plant: Path, trained: tuple[Path, P
     wrong = data["windows"] - round(data["accuracy"] * data["windows"])
     assert sum(e["windows"] for e in data["errors"]) <= wrong
     assert all(e["truth"] != e["predicted"] and e["dataset"] == plant.name for e in data["errors"])
+    for e in data["errors"][:5]:  # the largest say what their verdict rests on
+        assert 1 <= len(e["rests_on"]) <= 3 and all(0.0 <= r["flips"] <= 1.0 for r in e["rests_on"])
     text = CliRunner().invoke(main, ["model", "evaluate", str(plant), "--model", str(bundle)], catch_exceptions=False)
     assert "macro-F1" in text.output and "latency" in text.output
 
