@@ -188,16 +188,17 @@ def _error_rows(groups: list[dict[str, Any]]) -> list[str]:
         return []
     lines = [
         "",
-        "Where the errors are (wrong running windows by asset, most first; window ends, UTC):",
+        "Where the errors are (wrong running windows by asset, most first; window ends, UTC; for the largest, the "
+        "inputs whose masking flips most of their verdicts, as `forewarn model explain` finds them):",
         "",
-        "| dataset | asset | truth | predicted | windows | first | last |",
-        "|---|---|---|---|---:|---|---|",
+        "| dataset | asset | truth | predicted | windows | first | last | verdict rests on |",
+        "|---|---|---|---|---:|---|---|---|",
     ]
     for g in groups:
         first, last = (datetime.fromtimestamp(g[k], UTC).strftime("%m-%d %H:%M") for k in ("first_end", "last_end"))
-        lines.append(
-            f"| {g['dataset']} | {g['asset_id']} | {g['truth']} | {g['predicted']} | {g['windows']} | {first} | {last} |"
-        )
+        rests = ", ".join(f"{r['input']} {r['flips']:.0%}" for r in g.get("rests_on", []))
+        where = f"| {g['dataset']} | {g['asset_id']} | {g['truth']} | {g['predicted']} | {g['windows']}"
+        lines.append(f"{where} | {first} | {last} | {rests} |")
     return lines
 
 

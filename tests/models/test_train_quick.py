@@ -61,6 +61,8 @@ def test_quick_train_writes_a_verified_bundle_with_its_report(trained: tuple[Pat
         assert f"| {stage} |" in report
     held = json.loads((bundle / "metrics.json").read_text())["holdout"]
     assert ("Where the errors are" in report) == bool(held["errors"]), "the held-out misses are listed by asset"
+    if held["errors"]:
+        assert "verdict rests on" in report and f"{held['errors'][0]['rests_on'][0]['input']} " in report
     config = json.loads((bundle / "config.json").read_text())
     assert config["profile"]["name"] == "quick" and config["profile"]["seed"] == 3
     assert sum(f["bytes"] for f in manifest["files"].values()) < 5_000_000
