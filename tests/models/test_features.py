@@ -138,17 +138,22 @@ def test_derived_features_read_like_an_analysts() -> None:
     assert running(CATALOGUE.channels, _machine((0, 0, 0), speed=0.0), counts).tolist() == [False]
 
 
+def _motor_featuriser(tmp_path: Path, spec: FeatureSpec) -> Featuriser:
+    """A featuriser over CATALOGUE whose healthy baseline is twenty motors at 50 A and 60 C."""
+    stats = np.concatenate([_machine((50.0, 50.0, 50.0)) for _ in range(20)])
+    counts = np.ones((20, 6, 7), dtype=np.int32)
+    norm = Normaliser.fit(CATALOGUE.channels, stats, counts, ["motor"] * 20, np.ones(20, dtype=bool), spec.derived)
+    path = tmp_path / f"tok-{len(spec.context)}.json"
+    path.write_text(trim_vocabulary(base_tokenizer_path().read_text(), ["info ok"])[0])
+    return Featuriser(CATALOGUE, spec, norm, LogTokenizer.from_file(path))
+
+
 def test_relative_features_measure_the_step_against_the_assets_reference(tmp_path: Path) -> None:
     from models.derived import DERIVED
 
     names = tuple(DERIVED)
-    stats = np.concatenate([_machine((50.0, 50.0, 50.0)) for _ in range(20)])
-    counts = np.ones((20, 6, 7), dtype=np.int32)
-    norm = Normaliser.fit(CATALOGUE.channels, stats, counts, ["motor"] * 20, np.ones(20, dtype=bool), names)
-    path = tmp_path / "tok.json"
-    path.write_text(trim_vocabulary(base_tokenizer_path().read_text(), ["info ok"])[0])
     spec = FeatureSpec(log_tokens=8, line_tokens=4, derived=names, relative=True)
-    featuriser = Featuriser(CATALOGUE, spec, norm, LogTokenizer.from_file(path))
+    featuriser = _motor_featuriser(tmp_path, spec)
     reference = np.zeros((1, 7, 2), dtype=np.float32)
     reference[0, :, 0] = (20.0, 2.0, 50.0, 50.0, 50.0, 1500.0, 50.0)  # this motor's winding used to run at 50 C
     reference[0, :, 1] = 0.5
@@ -236,11 +241,6 @@ def test_the_ambient_as_context_is_read_only_through_the_rises_over_it(tmp_path:
     from models.derived import DERIVED
 
     names = tuple(DERIVED)
-    stats = np.concatenate([_machine((50.0, 50.0, 50.0)) for _ in range(20)])
-    counts = np.ones((20, 6, 7), dtype=np.int32)
-    norm = Normaliser.fit(CATALOGUE.channels, stats, counts, ["motor"] * 20, np.ones(20, dtype=bool), names)
-    path = tmp_path / "tok.json"
-    path.write_text(trim_vocabulary(base_tokenizer_path().read_text(), ["info ok"])[0])
     spec = FeatureSpec(log_tokens=8, line_tokens=4, derived=names, relative=True)
     contextual = replace(spec, context=("ambient_temp_c",))
     reference = np.zeros((1, 7, 2), dtype=np.float32)
@@ -248,8 +248,8 @@ def test_the_ambient_as_context_is_read_only_through_the_rises_over_it(tmp_path:
     reference[0, :, 1] = 0.5
     cold = _machine((50.0, 50.0, 50.0))
     ones = np.ones((1, 6, 7), np.int32)
-    before = Featuriser(CATALOGUE, spec, norm, LogTokenizer.from_file(path)).sensors(cold, ones, np.array([1]), reference)
-    after = Featuriser(CATALOGUE, contextual, norm, LogTokenizer.from_file(path)).sensors(cold, ones, np.array([1]), reference)
+    before = _motor_featuriser(tmp_path, spec).sensors(cold, ones, np.array([1]), reference)
+    after = _motor_featuriser(tmp_path, contextual).sensors(cold, ones, np.array([1]), reference)
     c, d, ambient, rise = 7, len(names), 0, names.index("winding_rise_c")
     ambient_columns = [0, 1, 2, 3, 4 * c + ambient, 5 * c + 2 * d + ambient, 5 * c + 2 * d + c + ambient]
     assert before[0, 0, 5 * c + 2 * d + ambient] == pytest.approx(-spec.clip), "6 C colder than its reference"
