@@ -102,6 +102,23 @@ def _rated_cooling(g: Getter) -> np.ndarray:
     return np.asarray(_lagged_cooling(g) + 2.0 * _log(g(RATED_CURRENT, MEAN)))
 
 
+def _turning(formula: Callable[[Getter], np.ndarray]) -> Callable[[Getter], np.ndarray]:
+    """The formula in the steps the machine turns (or whose speed is unknown); NaN while it stands still.
+
+    A stopped winding cools over minutes while its current is nil and its lagged current decays
+    on another clock, so its rise per current squared is a cooldown curve, not its cooling. Those
+    steps in the healthy baseline widened the gearbox type's spread of the rated rise from 0.15
+    log units (turning) to 3.4 (all steps), and a gearbox running 1.5-2.6 times its rated rise
+    from its first minute (plant200 east.CV-301, about 5 turning spreads high) sat at 0.
+    """
+
+    def read(g: Getter) -> np.ndarray:
+        stopped = g("speed_rpm", MEAN) <= MIN_SPEED_RPM  # NaN (no speed channel) compares False: kept
+        return np.where(stopped, np.nan, formula(g))
+
+    return read
+
+
 def _head(g: Getter) -> np.ndarray:
     return np.asarray((g("discharge_pressure_bar", MEAN) - g("suction_pressure_bar", MEAN)) / _speed(g) ** 2)
 
@@ -161,6 +178,9 @@ DERIVED: dict[str, Callable[[Getter], np.ndarray]] = {
     "log_pump_curve": _pump_curve,
     "log_winding_rise_per_lagged_rated_current2": _rated_cooling,
     "log_pump_curve_own": _pump_curve_own,
+    "log_winding_rise_per_current2_turning": _turning(_cooling),
+    "log_winding_rise_per_lagged_current2_turning": _turning(_lagged_cooling),
+    "log_winding_rise_per_lagged_rated_current2_turning": _turning(_rated_cooling),
 }
 """Name -> formula over step statistics. Names are saved in the bundle; never change a formula under a name."""
 

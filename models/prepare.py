@@ -69,13 +69,23 @@ def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
     )
 
 
+COOLING = (
+    "log_winding_rise_per_current2",
+    "log_winding_rise_per_lagged_current2",
+    "log_winding_rise_per_lagged_rated_current2",
+)
+"""The winding-cooling features, each also derived as ``NAME_turning`` (Profile.cooling_turning)."""
+
+
 def derived_names(prof: Profile) -> tuple[str, ...]:
-    """The derived features a profile reads: all of them, but one pump curve: the pump's own where the
-    history fits it, else the fixed slope's (which reads a pump off 65 % of design flow as leaking)."""
+    """The derived features a profile reads: all of them, but one pump curve (the pump's own where the
+    history fits it, else the fixed slope's, which reads a pump off 65 % of design flow as leaking)
+    and one of each cooling feature's two forms (every step's, or the turning steps' alone)."""
     if not prof.derived:
         return ()
-    unread = "log_pump_curve" if prof.pump_fit else "log_pump_curve_own"
-    return tuple(name for name in DERIVED if name != unread)
+    unread = {"log_pump_curve" if prof.pump_fit else "log_pump_curve_own"}
+    unread |= set(COOLING) if prof.cooling_turning else {f"{name}_turning" for name in COOLING}
+    return tuple(name for name in DERIVED if name not in unread)
 
 
 def label_map(seen: set[str]) -> tuple[str, ...]:

@@ -58,6 +58,12 @@ class Profile:
     Off by default: the retrain with it, lag_fit and reference_average_start (slm-7603f60e9335)
     reached held-out 0.899 vs 0.904 (overheating F1 0.65, seal leak 0.47 from two healthy pumps
     called leaking; docs/models.md, "Tried and not shipped")."""
+    cooling_turning: bool = False
+    """Read the three winding-cooling features only in the steps the machine turns (the derived
+    ``..._turning`` variants, models.derived._turning), so the type's healthy spread is a running
+    winding's and not a cooling-down one's: the gearbox type's rated rise 0.15 log units wide
+    instead of 3.4, and plant200 east.CV-301 (hot from its first minute) 5 spreads out instead
+    of none. Off by default until a retrain with it is judged (docs/models.md)."""
     context_channels: tuple[str, ...] = ()
     """Channels read only through the derived features that subtract them (FeatureSpec.context), e.g.
     ("ambient_temp_c",). Off by default: not yet retrained with. Masking the ambient flips all 44

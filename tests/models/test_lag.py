@@ -204,3 +204,28 @@ def test_restarts_after_short_stops_do_not_look_like_a_cooling_failure_with_the_
     deviation = {standstill: _restart_deviation(messages, lag_standstill=standstill) for standstill in (1.0, 2.5)}
     assert deviation[2.5] < 0.1, "the standstill lag follows the winding through every stop and restart"
     assert deviation[1.0] > 0.3, "one time constant: the restart looks like a winding too hot for its current"
+
+
+def test_the_turning_cooling_features_leave_out_the_standstill_cooldown() -> None:
+    """A duty-cycled motor whose stopped winding cools slower than the filter's standstill guess: while
+    it stands still its rise per lagged current squared is a cooldown curve (in the training plant it
+    widened the gearbox type's healthy spread twentyfold); the _turning forms are those steps' NaN."""
+    channels = ("ambient_temp_c", *LAGGED_CHANNELS, "speed_rpm", "winding_temp_c")
+    spec = WindowSpec(
+        channels=channels, length_s=600.0, hop_s=60.0, steps=20, grace_s=30.0, running_channel="speed_rpm",
+        lagged=LAGGED_CHANNELS, lag_s=TAU, lag_standstill=2.5,
+    )  # fmt: skip
+    windows = [w for w in windows_from_messages(_duty_cycle(60, 30, 3, standstill=5.0), spec) if w.start > T0 + 1800]
+    stats, counts = np.stack([w.stats for w in windows]), np.stack([w.counts for w in windows])
+    lagged = np.stack([w.lagged for w in windows])  # type: ignore[misc]
+    names = ("log_winding_rise_per_lagged_current2", "log_winding_rise_per_lagged_current2_turning")
+    every, turning = np.moveaxis(derive(names, channels, stats, counts, lagged, spec.lagged), -1, 0)
+    stopped = stats[:, :, channels.index("speed_rpm"), 0] <= 10
+    assert stopped.any() and (~stopped).any()
+    assert np.isnan(turning[stopped]).all() and np.isfinite(every[stopped]).any(), "standstill: only the every-step form"
+    assert np.array_equal(turning[~stopped], every[~stopped], equal_nan=True), "turning: the same value"
+    assert np.nanstd(turning) < np.nanstd(every), "the cooldown widened the spread"
+    no_speed = tuple(c for c in channels if c != "speed_rpm")
+    keep = [channels.index(c) for c in no_speed]
+    blind = derive(names, no_speed, stats[:, :, keep], counts[:, :, keep], lagged, spec.lagged)
+    assert np.array_equal(blind[..., 1], blind[..., 0], equal_nan=True), "no speed channel: every step is kept"

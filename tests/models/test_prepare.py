@@ -8,7 +8,7 @@ import numpy as np
 
 from models.data import WindowTable, load_tables
 from models.features import GLOBAL, Normaliser
-from models.prepare import absorb_references, derived_names, drop_references, visible_against_type
+from models.prepare import COOLING, absorb_references, derived_names, drop_references, visible_against_type
 from models.profiles import profile
 from models.windowing import WindowSpec
 from tests.models.synthetic import CHANNELS, write_dataset
@@ -102,3 +102,11 @@ def test_a_profile_reads_one_pump_curve_its_own_where_the_history_fits_it() -> N
     assert "log_pump_curve_own" in own and "log_pump_curve" not in own
     assert set(fixed) - {"log_pump_curve"} == set(own) - {"log_pump_curve_own"}
     assert derived_names(profile("full", derived=False)) == ()
+
+
+def test_a_profile_reads_each_cooling_feature_in_one_form_every_step_or_turning_only() -> None:
+    every, turning = derived_names(profile("full")), derived_names(profile("full", cooling_turning=True))
+    for name in COOLING:
+        assert name in every and f"{name}_turning" not in every
+        assert f"{name}_turning" in turning and name not in turning
+    assert set(every) - set(COOLING) == set(turning) - {f"{name}_turning" for name in COOLING}
