@@ -33,6 +33,8 @@ Getter = Callable[[str, int], np.ndarray]
 
 MEAN, STD = 0, 1
 MIN_SPEED_RPM = 10.0
+MIN_CURRENT_A = 0.5
+"""Below this mean phase current a motor is not driven: even a small one's magnetising current is amps."""
 
 
 def _speed(g: Getter) -> np.ndarray:
@@ -262,15 +264,24 @@ def derive(
 
 
 def running(channels: tuple[str, ...], stats: np.ndarray, counts: np.ndarray, min_fraction: float = 0.5) -> np.ndarray:
-    """(N,) bool: the machine turned (speed above MIN_SPEED_RPM) in at least min_fraction of the steps with a speed reading.
+    """(N,) bool: the machine turned in at least min_fraction of the steps with a speed reading.
 
+    A step turns when its speed is above MIN_SPEED_RPM and, where the phase currents were read,
+    the motor draws at least MIN_CURRENT_A: a speed transmitter frozen at its last reading
+    (plant200 south.FAN-201 read 1,481 rpm for 3.8 h after it tripped, drawing nothing) must not
+    make a stopped machine's windows count as running ones, whose faults it cannot show.
     Without a speed channel every window counts as running.
     """
     if "speed_rpm" not in channels:
         return np.ones(stats.shape[0], dtype=bool)
-    speed = getter(channels, stats, counts)("speed_rpm", MEAN)  # (N, steps)
+    g = getter(channels, stats, counts)
+    speed = g("speed_rpm", MEAN)  # (N, steps)
+    phases = _phases(g)
+    read = np.isfinite(phases)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        current = np.where(read, phases, 0.0).sum(axis=0) / read.sum(axis=0)  # NaN where no phase was read
     seen = np.isfinite(speed)
-    turning = (speed > MIN_SPEED_RPM) & seen
+    turning = (speed > MIN_SPEED_RPM) & seen & ~(current < MIN_CURRENT_A)  # NaN current (not read): speed decides
     with np.errstate(invalid="ignore", divide="ignore"):
         fraction = turning.sum(axis=1) / seen.sum(axis=1)
     return np.asarray(np.nan_to_num(fraction, nan=1.0) >= min_fraction)
