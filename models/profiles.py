@@ -34,7 +34,7 @@ class Profile:
     reference_average_start: bool = False
     """Average the reference's first reference_s plainly before weighting it exponentially
     (WindowSpec.reference_average_start): the first step after a standstill no longer fixes it.
-    Off by default with lag_fit, for the same measured reason."""
+    Off by default with lag_fit; on in the shipped bundle (see cooling_turning)."""
     derived_reference: bool = True
     """Keep the derived features in the running reference too (WindowSpec.reference_derived), so their
     drift is measured in the asset's own spread rather than the spread between machines."""
@@ -51,19 +51,21 @@ class Profile:
     reference_average_start (slm-e320ef84fb70) raised held-out overheating F1 0.22 -> 0.56 but
     lost seal leak 0.89 -> 0.18, 0.863 vs 0.904 overall; alone (slm-058f9bd3a465) it ended the
     slow windings' false overheating but reached 0.841 (seal leak 0.22) (docs/models.md, "Tried
-    and not shipped")."""
+    and not shipped"). On in the shipped bundle (see cooling_turning)."""
     pump_fit: bool = False
     """Fit each pump's own curve (a parabola in flow per speed) from its demand changes
     (WindowSpec.pump_fit, models.curve) and read the derived feature log_pump_curve_own against it.
     Off by default: the retrain with it, lag_fit and reference_average_start (slm-7603f60e9335)
     reached held-out 0.899 vs 0.904 (overheating F1 0.65, seal leak 0.47 from two healthy pumps
-    called leaking; docs/models.md, "Tried and not shipped")."""
+    called leaking; docs/models.md, "Tried and not shipped"). On in the shipped bundle (see cooling_turning)."""
     cooling_turning: bool = False
     """Read the three winding-cooling features only in the steps the machine turns (the derived
     ``..._turning`` variants, models.derived._turning), so the type's healthy spread is a running
     winding's and not a cooling-down one's: the gearbox type's rated rise 0.15 log units wide
     instead of 3.4, and plant200 east.CV-301 (hot from its first minute) 5 spreads out instead
-    of none. Off by default until a retrain with it is judged (docs/models.md)."""
+    of none. The shipped bundle slm-0bb0e481e6fa is trained with it, lag_fit, reference_average_start
+    and pump_fit (held-out macro-F1 0.919 vs 0.904, overheating F1 0.77 vs 0.22; docs/models.md,
+    "Measured"); the profiles keep all four off until a second seed confirms the recipe."""
     context_channels: tuple[str, ...] = ()
     """Channels read only through the derived features that subtract them (FeatureSpec.context), e.g.
     ("ambient_temp_c",). Off by default: not yet retrained with. Masking the ambient flips all 44
