@@ -180,11 +180,16 @@ DERIVED: dict[str, Callable[[Getter], np.ndarray]] = {
     "log_pump_curve": _pump_curve,
     "log_winding_rise_per_lagged_rated_current2": _rated_cooling,
     "log_pump_curve_own": _pump_curve_own,
-    "log_winding_rise_per_current2_turning": _turning(_cooling),
-    "log_winding_rise_per_lagged_current2_turning": _turning(_lagged_cooling),
-    "log_winding_rise_per_lagged_rated_current2_turning": _turning(_rated_cooling),
 }
 """Name -> formula over step statistics. Names are saved in the bundle; never change a formula under a name."""
+
+COOLING = (
+    "log_winding_rise_per_current2",
+    "log_winding_rise_per_lagged_current2",
+    "log_winding_rise_per_lagged_rated_current2",
+)
+"""The winding-cooling features, each also derived as ``NAME_turning``: in the turning steps only (_turning)."""
+DERIVED.update({f"{name}_turning": _turning(DERIVED[name]) for name in COOLING})
 
 
 LAGGED_CHANNELS = ("current_l1_a", "current_l2_a", "current_l3_a")

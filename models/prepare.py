@@ -19,7 +19,7 @@ import numpy as np
 
 from forewarn.contracts import NORMAL, SIMULATED_FAULTS
 from models.data import WindowTable, dataset_channels, load_tables
-from models.derived import DERIVED, LAGGED_CHANNELS, derive, running
+from models.derived import COOLING, DERIVED, LAGGED_CHANNELS, derive, running
 from models.errors import TrainingError
 from models.features import Features, FeatureSpec, Featuriser, Normaliser
 from models.profiles import Profile
@@ -67,14 +67,6 @@ def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
         flatline_samples=prof.flatline_samples,
         pump_fit=prof.pump_fit,
     )
-
-
-COOLING = (
-    "log_winding_rise_per_current2",
-    "log_winding_rise_per_lagged_current2",
-    "log_winding_rise_per_lagged_rated_current2",
-)
-"""The winding-cooling features, each also derived as ``NAME_turning`` (Profile.cooling_turning)."""
 
 
 def derived_names(prof: Profile) -> tuple[str, ...]:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from models.data import WindowTable, load_tables
+from models.derived import COOLING
 from models.features import GLOBAL, Normaliser
-from models.prepare import COOLING, absorb_references, derived_names, drop_references, visible_against_type
+from models.prepare import absorb_references, derived_names, drop_references, visible_against_type
 from models.profiles import profile
 from models.windowing import WindowSpec
 from tests.models.synthetic import CHANNELS, write_dataset
