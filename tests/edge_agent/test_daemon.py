@@ -265,9 +265,11 @@ def test_memory_stays_bounded_under_a_10x_burst(
             f"inbox peak {inbox_peak / 2**20:.2f} MiB"
         )
         # Bounded by configuration, not by the burst's length: one step folds at most inbox_max_bytes of
-        # messages, and the windows they complete (20 steps x 259 features each for the shipped bundle)
-        # are scored before the next step, in batches of batch_size. About 70 MiB measured.
-        assert growth_mb < 96, f"RSS grew {growth_mb:.0f} MiB during the burst"
+        # messages, and the windows they complete (20 steps x 261 features each for the shipped bundle)
+        # are scored before the next step, in batches of batch_size. About 70 MiB measured with the
+        # dynamic-INT8 bundle (scored one window per call), 90-100 MiB with the shipped static-INT8
+        # one, whose ONNX Runtime arena holds batches of 64 (four CI runs, 2026-12-01).
+        assert growth_mb < 128, f"RSS grew {growth_mb:.0f} MiB during the burst"
         assert not agent.metric("forewarn_edge_bad_messages_total", 'reason="inbox_full"'), "backpressure, not dropping"
     finally:
         agent.close()
