@@ -194,6 +194,14 @@ def explain(
         f"model {result['model_version']} on {result['windows']} running windows of {asset_id} ({verdicts}); "
         f"explaining {result['fault']} (mean probability {result['probability']})"
     )
-    click.echo(f"{'masked input':<44}{'kind':<10}{'drop':>8}{'flips':>8}")
-    for row in result["groups"][:top]:  # type: ignore[index]
-        click.echo(f"{row['group']:<44}{row['kind']:<10}{row['drop']:>8.3f}{row['flipped']:>8.1%}")
+    for line in explain_table(result["groups"][:top]):  # type: ignore[index]
+        click.echo(line)
+
+
+def explain_table(rows: list[dict[str, object]]) -> list[str]:
+    """`model explain`'s table: the name column as wide as its longest name (derived names run long)."""
+    width = max(len("masked input"), *(len(str(row["group"])) for row in rows)) + 2
+    lines = [f"{'masked input':<{width}}{'kind':<10}{'drop':>8}{'flips':>8}"]
+    for row in rows:
+        lines.append(f"{row['group']!s:<{width}}{row['kind']!s:<10}{row['drop']:>8.3f}{row['flipped']:>8.1%}")
+    return lines

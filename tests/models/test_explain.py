@@ -112,3 +112,17 @@ def test_the_largest_error_groups_say_what_their_verdict_rests_on(predictor: Pre
     why = explain(predictor, members, called=first["predicted"])
     assert first["rests_on"] == [{"input": g["group"], "flips": g["flipped"]} for g in why["groups"][:3]]  # type: ignore[index]
     assert all(("rests_on" in r) == (i < 5) for i, r in enumerate(rows))
+
+
+def test_the_explain_table_never_runs_a_long_name_into_its_kind() -> None:
+    from models.cli import explain_table
+
+    long = "log_winding_rise_per_lagged_rated_current2_turning_and_more"
+    rows: list[dict[str, object]] = [
+        {"group": long, "kind": "derived", "drop": 0.25, "flipped": 0.5},
+        {"group": "log lines", "kind": "logs", "drop": -0.01, "flipped": 0.0},
+    ]
+    header, first, second = explain_table(rows)
+    assert first.startswith(long + "  ") and first.split()[1:] == ["derived", "0.250", "50.0%"]
+    assert second.split()[-3:] == ["logs", "-0.010", "0.0%"]
+    assert header.index("kind") == first.index("derived") == second.index("logs")
