@@ -200,7 +200,7 @@ def explain(
 
 def explain_table(rows: list[dict[str, object]]) -> list[str]:
     """`model explain`'s table: the name column as wide as its longest name (derived names run long)."""
-    width = max(len("masked input"), *(len(str(row["group"])) for row in rows)) + 2
+    width = max([len("masked input"), *(len(str(row["group"])) for row in rows)]) + 2
     lines = [f"{'masked input':<{width}}{'kind':<10}{'drop':>8}{'flips':>8}"]
     for row in rows:
         lines.append(f"{row['group']!s:<{width}}{row['kind']!s:<10}{row['drop']:>8.3f}{row['flipped']:>8.1%}")

@@ -126,3 +126,5 @@ def test_the_explain_table_never_runs_a_long_name_into_its_kind() -> None:
     assert first.startswith(long + "  ") and first.split()[1:] == ["derived", "0.250", "50.0%"]
     assert second.split()[-3:] == ["logs", "-0.010", "0.0%"]
     assert header.index("kind") == first.index("derived") == second.index("logs")
+    (alone,) = explain_table([])  # --top 0: the header alone
+    assert alone.split() == ["masked", "input", "kind", "drop", "flips"]
