@@ -71,8 +71,9 @@ class Profile:
     ("ambient_temp_c",). Off by default. Masking the ambient flips all 44 of slm-058f9bd3a465's
     false seal leaks on held-out north.P-103 in a cooling evening (docs/models.md, "Tried and not
     shipped (2026-12-01, fourth)"); with it added to the shipped recipe, the FP32 distilled student
-    scores held-out macro-F1 0.956 (seal leak F1 0.99); the run stopped before its later stages, so
-    no bundle has it yet (docs/models.md, "Next recipe")."""
+    scores held-out macro-F1 0.956 (seal leak F1 0.99); the whole train command with it (2026-12-02,
+    slm-ae273f544221) scored 0.926, level with the shipped bundle, so it stays off (docs/models.md,
+    "Next recipe, run to the end")."""
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""
