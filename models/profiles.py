@@ -63,7 +63,7 @@ class Profile:
     ``..._turning`` variants, models.derived._turning), so the type's healthy spread is a running
     winding's and not a cooling-down one's: the gearbox type's rated rise 0.15 log units wide
     instead of 3.4, and plant200 east.CV-301 (hot from its first minute) 5 spreads out instead
-    of none. The shipped bundle slm-0bb0e481e6fa is trained with it, lag_fit, reference_average_start
+    of none. The bundle slm-0bb0e481e6fa was trained with it, lag_fit, reference_average_start
     and pump_fit (held-out macro-F1 0.919 vs 0.904, overheating F1 0.77 vs 0.22; docs/models.md,
     "Measured"); the profiles keep all four off until a second seed confirms the recipe."""
     context_channels: tuple[str, ...] = ()
@@ -71,9 +71,9 @@ class Profile:
     ("ambient_temp_c",). Off by default. Masking the ambient flips all 44 of slm-058f9bd3a465's
     false seal leaks on held-out north.P-103 in a cooling evening (docs/models.md, "Tried and not
     shipped (2026-12-01, fourth)"); with it added to the shipped recipe, the FP32 distilled student
-    scores held-out macro-F1 0.956 (seal leak F1 0.99); the whole train command with it (2026-12-02,
-    slm-ae273f544221) scored 0.926, level with the shipped bundle, so it stays off (docs/models.md,
-    "Next recipe, run to the end")."""
+    scores held-out macro-F1 0.956 (seal leak F1 0.99); the whole train command with it scored 0.926
+    at seed 0 and 0.966 at seed 1, the shipped bundle slm-255561fd9782 (docs/models.md, "Measured").
+    Off in the profiles, like the rest of that recipe, until more seeds confirm it."""
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""
