@@ -72,7 +72,7 @@ class Profile:
     false seal leaks on held-out north.P-103 in a cooling evening (docs/models.md, "Tried and not
     shipped (2026-12-01, fourth)"); with it added to the shipped recipe, the FP32 distilled student
     scores held-out macro-F1 0.956 (seal leak F1 0.99); the whole train command with it scored 0.926
-    at seed 0 and 0.966 at seed 1, the shipped bundle slm-255561fd9782 (docs/models.md, "Measured").
+    at seed 0 and 0.966 at seed 1, the shipped bundle slm-dace5fbb3b6f (docs/models.md, "Measured").
     Off in the profiles, like the rest of that recipe, until more seeds confirm it."""
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
