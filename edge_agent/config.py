@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from forewarn.contracts import MAX_PAYLOAD_BYTES, Nameplate
 from forewarn.settings import CommonSettings
@@ -66,9 +67,19 @@ class EdgeSection(BaseModel):
     )
     drain_max_messages: int = Field(2_000, ge=1, description="most inbound messages folded per pipeline step")
 
+    # -- secrets kept out of the config file (a systemd credential, a Docker secret)
+    mqtt_password_file: Path | None = Field(
+        None, description="file holding the MQTT password; read once at start, it replaces mqtt.password"
+    )
+    kafka_password_file: Path | None = Field(
+        None, description="file holding the Kafka SASL password; read once at start, it replaces kafka.sasl_password"
+    )
+
     # -- assets
     unknown_assets: Literal["accept", "reject"] = Field(
-        "accept", description="accept: score any asset (up to max_assets); reject: only known_assets, others dead-lettered"
+        "accept",
+        description="accept: score any asset (up to max_assets); reject: only known_assets, others dead-lettered. "
+        "Unset, it is reject when known_assets lists any asset, else accept",
     )
     known_assets: list[str] = Field(default_factory=list, description="asset ids this gateway expects (used by 'reject')")
     nameplates: dict[str, Nameplate] = Field(
@@ -104,10 +115,23 @@ class EdgeSection(BaseModel):
 
     # -- health and metrics
     status_interval_s: float = Field(30.0, gt=0, description="how often the retained gateway status is refreshed")
+    input_quiet_s: float = Field(
+        60.0,
+        ge=0,
+        description="warn (log and status) when no message was placed in a window for this long: nothing arrives on "
+        "the site's subscriptions, or all is refused (0: never)",
+    )
     metrics_enabled: bool = Field(True, description="serve Prometheus metrics over HTTP")
     metrics_host: str = Field("127.0.0.1", description="address of the metrics HTTP server")
     metrics_port: int = Field(9464, ge=0, le=65535, description="port of the metrics HTTP server (0: any free port)")
     stop_timeout_s: float = Field(5.0, gt=0, description="on SIGTERM: time allowed to flush the outbox to Kafka")
+
+    @model_validator(mode="after")
+    def _known_assets_mean_reject(self) -> EdgeSection:
+        """A gateway told which assets it serves refuses the others unless unknown_assets says accept."""
+        if "unknown_assets" not in self.model_fields_set and self.known_assets:
+            self.unknown_assets = "reject"
+        return self
 
 
 class EdgeSettings(CommonSettings):
@@ -125,6 +149,20 @@ class EdgeSettings(CommonSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> EdgeSettings:
+        """Read the password files named in [edge] (their content is never logged or shown)."""
+        if urlsplit(self.mqtt.url).password is not None:
+            raise ValueError(
+                "mqtt.url must not carry a password (it would be logged, and is not used): "
+                "set mqtt.username with mqtt.password, FOREWARN_MQTT_PASSWORD or edge.mqtt_password_file"
+            )
+        if self.edge.mqtt_password_file is not None:
+            self.mqtt.password = SecretStr(_read_secret(self.edge.mqtt_password_file, "edge.mqtt_password_file"))
+        if self.edge.kafka_password_file is not None:
+            self.kafka.sasl_password = SecretStr(_read_secret(self.edge.kafka_password_file, "edge.kafka_password_file"))
+        return self
+
     def client_id(self) -> str:
         return self.edge.client_id or f"forewarn-edge-{self.edge.gateway_id}"
 
@@ -138,3 +176,14 @@ class EdgeSettings(CommonSettings):
         from models.runtime import default_bundle_path
 
         return default_bundle_path()
+
+
+def _read_secret(path: Path, field: str) -> str:
+    """A secret file's content without its trailing newline; the error names the file, never the content."""
+    try:
+        secret = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"{field}: cannot read {path}: {exc.strerror}") from exc
+    if not secret:
+        raise ValueError(f"{field}: {path} is empty")
+    return secret

@@ -22,7 +22,7 @@ import uuid
 
 from edge_agent.config import EdgeSettings
 from edge_agent.errors import EdgeError, ModelError, Rejected
-from edge_agent.health import Health, Vitals
+from edge_agent.health import Health, InputWatch, Vitals
 from edge_agent.infer import Scorer
 from edge_agent.ingest import Delivery, Inbox, MqttLink
 from edge_agent.metrics import EdgeMetrics
@@ -61,6 +61,9 @@ class EdgeDaemon:
         self.metrics_port: int | None = None
         self._letters = _Pacer(edge.deadletter_rate)
         self._reasons_logged: set[str] = set()
+        subscriptions = [topics.subscription(t, settings.site) for t in (topics.mqtt_telemetry, topics.mqtt_log)]
+        self.input = InputWatch(edge.input_quiet_s, subscriptions)
+        self._refused = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start every stage, run the pipeline until ``stop`` is set, then stop them in reverse."""
@@ -70,6 +73,7 @@ class EdgeDaemon:
             while not stop.is_set():
                 try:
                     await self.step()
+                    self._check_input()
                     if time.monotonic() >= next_reload and self.settings.edge.reload_check_s > 0:
                         next_reload = time.monotonic() + self.settings.edge.reload_check_s
                         await self.reload()
@@ -118,7 +122,9 @@ class EdgeDaemon:
 
     async def _process(self, deliveries: list[Delivery]) -> None:
         assert self.windows is not None
+        refused = self._refused
         letters = [letter for d in deliveries if (letter := self._fold(d)) is not None]
+        self.input.saw(len(deliveries), len(deliveries) - (self._refused - refused))
         if letters:
             self.outbox.put(letters)
         ready = self.windows.ready()
@@ -181,6 +187,8 @@ class EdgeDaemon:
                 refusal = exc
         assert refusal is not None, "a delivery carries a message or a refusal"
         self.metrics.bad_messages.labels(refusal.reason).inc()
+        self._refused += 1
+        self.input.refused(refusal.reason)
         if refusal.reason not in self._reasons_logged:
             self._reasons_logged.add(refusal.reason)
             log.warning(
@@ -195,6 +203,20 @@ class EdgeDaemon:
         letter = dead_letter("edge-agent", str(refusal), delivery.payload, delivery.topic, time.time())
         return Record(f"dl:{uuid.uuid4().hex}", "deadletter", self.settings.topics.kafka_deadletter, None, encode(letter))
 
+    def _check_input(self) -> None:
+        """Warn (log, and the retained status at once) when the gateway places nothing; say when it does again."""
+        if not self.link.connected:
+            self.input.restart()
+        line = self.input.check()
+        if line is None:
+            return
+        if self.input.warning is None:
+            log.info("%s", line)
+        else:
+            log.warning("scoring nothing: %s", line)
+        if self.link.connected:
+            self.link.publish(self.health.topic, self.health.status("online"), qos=1, retain=True)
+
     def _vitals(self) -> Vitals:
         return Vitals(
             model_version=self.scorer.version if self.windows is not None else None,
@@ -202,6 +224,7 @@ class EdgeDaemon:
             windows_scored=self.windows_scored,
             outbox_depth=self.outbox.depth,
             uplink=self.publisher is not None and self.publisher.uplink,
+            warning=self.input.warning,
         )
 
 

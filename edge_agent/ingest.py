@@ -211,6 +211,44 @@ class Inbox:
         ]
 
 
+class ConnectionLosses:
+    """Words for a lost MQTT connection, naming a client-id takeover when that is what it is.
+
+    A broker closes the older connection when another client connects with the same client
+    id. MQTT 5 says so (reason code 142, "Session taken over"); MQTT 3.1.1 just closes the
+    socket, so connections lost again and again within a minute are reported as a likely
+    takeover: two gateways (or two demos) sharing one ``edge.client_id`` knock each other off.
+    """
+
+    TAKEN_OVER = 142
+    FLAPPING = 3
+    """Losses within a minute that point at another client with our id."""
+
+    def __init__(self, url: str, client_id: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.url = url
+        self.client_id = client_id
+        self.clock = clock
+        self._recent: deque[float] = deque(maxlen=self.FLAPPING)
+
+    def lost(self, reason: ReasonCode | int | str) -> str:
+        now = self.clock()
+        self._recent.append(now)
+        code = getattr(reason, "value", None)
+        if code == self.TAKEN_OVER:
+            return (
+                f"MQTT session taken over: another client connected to {self.url} with this gateway's client id "
+                f"{self.client_id!r}; give each gateway its own edge.gateway_id / edge.client_id (reconnecting)"
+            )
+        flapping = len(self._recent) == self.FLAPPING and now - self._recent[0] <= 60.0
+        if flapping:
+            return (
+                f"MQTT connection to {self.url} lost {self.FLAPPING} times within a minute ({reason}): another client "
+                f"is probably using this gateway's client id {self.client_id!r} (the broker drops the older connection "
+                "of a client id); give each gateway its own edge.gateway_id / edge.client_id (reconnecting)"
+            )
+        return f"MQTT connection to {self.url} lost ({reason}); reconnecting with backoff"
+
+
 class MqttLink:
     """The gateway's one MQTT connection: subscriptions, manual acks, local publishing, last-will."""
 
@@ -230,6 +268,7 @@ class MqttLink:
         self._birth = birth
         self._connected = threading.Event()
         self._stopping = False
+        self._losses = ConnectionLosses(settings.mqtt.url, settings.client_id())
         edge = settings.edge
         self._v5 = edge.mqtt_protocol == "5"
         self.client = mqtt.Client(
@@ -332,7 +371,7 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         if self._connected.is_set() and not self._stopping:
-            log.warning("MQTT connection to %s lost (%s); reconnecting with backoff", self.settings.mqtt.url, reason_code)
+            log.warning("%s", self._losses.lost(reason_code))
         self._connected.clear()
         self.metrics.mqtt_connected.set(0)
 

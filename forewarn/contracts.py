@@ -11,7 +11,8 @@ carry a ``schema_version`` so a consumer can refuse what it does not understand.
     ├── Alert                 stream -> operations   Kafka forewarn.alerts, MQTT forewarn/alerts/..., DB
     ├── GatewayStatus         edge -> subscribers    MQTT forewarn/gateways/<id>/status (retained)
     ├── DeadLetter            any -> investigation   Kafka forewarn.deadletter
-    ├── AlertCommand          operators -> stream    Kafka forewarn.stream.control (ack / resolve)
+    ├── AlertCommand          operators -> stream    Kafka forewarn.stream.control (ack / resolve / shelve)
+    ├── AssetCommand          operators -> stream    Kafka forewarn.stream.control (out of service)
     ├── FaultEpisode          ground truth           DIR/labels.jsonl
     └── DatasetMeta           dataset description    DIR/meta.json
 
@@ -27,6 +28,7 @@ Conventions, chosen once so that no part has to guess:
 from __future__ import annotations
 
 import math
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -106,7 +108,47 @@ Timestamp = Annotated[float, Field(allow_inf_nan=False), AfterValidator(_check_t
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
-_LEVEL_ALIASES = {"WARN": "WARNING", "ERR": "ERROR", "FATAL": "CRITICAL", "CRIT": "CRITICAL", "ALM": "ALARM"}
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "NOTICE", "WARNING", "ALARM", "ERROR", "CRITICAL")
+"""The seven levels on the wire, least severe first."""
+
+_LEVEL_ALIASES = {
+    "WARN": "WARNING",
+    "ERR": "ERROR",
+    "FATAL": "CRITICAL",
+    "CRIT": "CRITICAL",
+    "ALM": "ALARM",
+    # syslog, Java (java.util.logging, log4j), Windows event log, .NET, Android single letters
+    "EMERG": "CRITICAL",
+    "EMERGENCY": "CRITICAL",
+    "PANIC": "CRITICAL",
+    "ALERT": "CRITICAL",
+    "SEVERE": "ERROR",
+    "FAILURE": "ERROR",
+    "FAIL": "ERROR",
+    "FAULT": "ERROR",
+    "ERRORS": "ERROR",
+    "WARNINGS": "WARNING",
+    "ALARMS": "ALARM",
+    "INFORMATION": "INFO",
+    "INFORMATIONAL": "INFO",
+    "CONFIG": "INFO",
+    "NOTE": "NOTICE",
+    "TRACE": "DEBUG",
+    "VERBOSE": "DEBUG",
+    "FINE": "DEBUG",
+    "FINER": "DEBUG",
+    "FINEST": "DEBUG",
+    "DBG": "DEBUG",
+    "E": "ERROR",
+    "W": "WARNING",
+    "I": "INFO",
+    "D": "DEBUG",
+    "V": "DEBUG",
+}
+UNKNOWN_LEVEL = "NOTICE"
+"""The wire level of a log line whose own level is none of LOG_LEVELS nor a known alias; its own
+word is kept at the head of the text as ``[WORD] ``."""
+_LEVEL_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,31}$")
 
 
 def _normalise_level(value: Any) -> Any:
@@ -196,6 +238,22 @@ class LogRecord(WireModel):
     text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_LOG_TEXT)]
     code: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
     seq: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_unknown_level(cls, data: Any) -> Any:
+        """A level word the contract does not know (``AUDIT``, ``SECURITY``) is not a reason to refuse a
+        real log line: it travels as UNKNOWN_LEVEL with ``[WORD] `` put before the text. A value that
+        is not a word (a number, a sentence) is still refused."""
+        if not isinstance(data, dict):
+            return data
+        level = data.get("level")
+        if not isinstance(level, str) or _normalise_level(level) in LOG_LEVELS or not _LEVEL_WORD.match(level.strip()):
+            return data
+        text = data.get("text")
+        if not isinstance(text, str):
+            return data
+        return {**data, "level": UNKNOWN_LEVEL, "text": f"[{level.strip()}] {text}"[:MAX_LOG_TEXT]}
 
 
 InputMessage = Annotated[Telemetry | LogRecord, Field(discriminator="kind")]
@@ -290,6 +348,16 @@ class AlertState(StrEnum):
     RESOLVED = "resolved"
 
 
+Suppression = Literal["shelved", "out_of_service", "suppressed"]
+"""ISA-18.2 states of an active alert that is recorded but not annunciated: ``shelved`` by an
+operator for a while, its asset ``out_of_service`` (under maintenance), or ``suppressed`` by
+design (a downstream symptom of another alert open on the same asset)."""
+
+Verdict = Literal["confirmed", "false_alarm", "maintenance"]
+"""What an operator found an alert to be: a real fault (``confirmed``, with the fault found), a
+false alarm, or an effect of maintenance work (a seal replaced, a machine run on test)."""
+
+
 def alert_id(asset_id: str, fault: str, opened_at: float) -> str:
     """The id of one alert episode: the same deciding prediction always opens the same alert."""
     return f"{asset_id}:{fault}:{round(opened_at * 1000)}"
@@ -326,6 +394,27 @@ class Alert(WireModel):
     resolved_at: Timestamp | None = None
     resolution: Literal["auto", "operator"] | None = None
     escalations: int = Field(default=0, ge=0)
+    resolved_by: Annotated[str, StringConstraints(max_length=64)] | None = None
+    """Who resolved it (an operator resolution), as ``acknowledged_by`` says who acknowledged it."""
+    verdict: Verdict | None = None
+    """The operator's finding (see ``Verdict``); a label for retraining (`forewarn alerts export-labels`)."""
+    verdict_fault: FaultName | None = None
+    """With ``confirmed``: the fault the technician found (may differ from ``fault``)."""
+    verdict_by: Annotated[str, StringConstraints(max_length=64)] | None = None
+    verdict_at: Timestamp | None = None
+    verdict_note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    operator_note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    """The reason the operator gave with the latest acknowledgement or resolution (without a verdict too)."""
+    suppression: Suppression | None = None
+    """Why an active alert is not annunciated (ISA-18.2): None = it is. See ``Suppression``."""
+    suppression_reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    shelved_by: Annotated[str, StringConstraints(max_length=64)] | None = None
+    shelved_until: Timestamp | None = None
+    """A shelved alert returns (is annunciated again) at this time at the latest."""
+    latched: bool = False
+    """A critical alert whose condition cleared: it stays active until an operator resolves it."""
+    chattering: bool = False
+    """It opened and cleared more often an hour than the rules allow: reported, and damped (held longer)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Alert:
@@ -349,6 +438,8 @@ class GatewayStatus(WireModel):
     windows_scored: int | None = Field(default=None, ge=0)
     outbox_depth: int | None = Field(default=None, ge=0)
     uplink: Literal["up", "down"] | None = None
+    warning: Annotated[str, StringConstraints(max_length=1_000)] | None = None
+    """Why an online gateway is scoring nothing, e.g. nothing received on its subscriptions (None: all well)."""
 
 
 class DeadLetter(WireModel):
@@ -370,29 +461,61 @@ class DeadLetter(WireModel):
 
 
 class FaultEpisode(WireModel):
-    """One fault on one asset: it covers [onset, failure]; ``failure`` is None when not reached or unknown."""
+    """One fault on one asset: it covers [onset, failure]; ``failure`` is None when not reached or unknown.
+
+    A reversible condition (a leak repaired, a misalignment corrected) that cleared without a
+    failure has an ``end`` instead: it covers [onset, end] and gives no time to failure.
+    """
 
     asset_id: Id
     fault: FaultName
     onset: Timestamp
     failure: Timestamp | None = None
     site: Id | None = None
+    end: Timestamp | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> FaultEpisode:
         if self.failure is not None and self.failure < self.onset:
             raise ValueError("failure is before onset")
+        if self.end is not None and self.end < self.onset:
+            raise ValueError("end is before onset")
+        if self.end is not None and self.failure is not None:
+            raise ValueError("an episode ends at its failure or at its end, not both")
         return self
 
     def covers(self, ts: float) -> bool:
-        """True when ``ts`` falls inside the episode (an episode without failure runs on forever)."""
-        return self.onset <= ts and (self.failure is None or ts <= self.failure)
+        """True when ``ts`` falls inside the episode (one without failure or end runs on forever)."""
+        last = self.failure if self.failure is not None else self.end
+        return self.onset <= ts and (last is None or ts <= last)
+
+
+ChannelRole = Literal[
+    "speed",
+    "temperature",
+    "vibration",
+    "current",
+    "voltage",
+    "power",
+    "flow",
+    "pressure",
+    "level",
+    "position",
+    "torque",
+    "setting",
+    "other",
+]
+"""What a channel measures, whatever its name: ``setting`` is an operating setting (a set point, a
+load or regime selector) that moves other channels' levels without being a fault."""
 
 
 class ChannelInfo(WireModel):
     unit: Annotated[str, StringConstraints(max_length=32)] = ""
     rate_hz: float = Field(gt=0, le=200_000)
     description: Annotated[str, StringConstraints(max_length=256)] = ""
+    original_name: Annotated[str, StringConstraints(max_length=256)] = ""
+    """The channel's name in its source (a historian tag, a dataset's column) when it differs."""
+    role: ChannelRole | None = None
 
 
 class Nameplate(WireModel):
@@ -447,15 +570,43 @@ class AlertCommand(WireModel):
 
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
     alert_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    action: Literal["acknowledge", "resolve"]
+    action: Literal["acknowledge", "resolve", "shelve", "unshelve"]
     by: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "operator"
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
     ts: Timestamp
+    minutes: float | None = Field(default=None, gt=0, le=10_080, allow_inf_nan=False)
+    """With ``shelve``: for how long (the worker caps it at its configured maximum)."""
+    verdict: Verdict | None = None
+    """The operator's finding, recorded with the alert (a resolve may carry it for an alert already resolved)."""
+    found_fault: FaultName | None = None
+    """With ``verdict="confirmed"``: the fault the technician found (default: the alert's own)."""
+
+    @model_validator(mode="after")
+    def _verdict_consistent(self) -> AlertCommand:
+        if self.found_fault is not None and self.verdict != "confirmed":
+            raise ValueError("found_fault goes with verdict 'confirmed'")
+        if self.action == "shelve" and (self.minutes is None or not self.note):
+            raise ValueError("shelve needs minutes and a reason (note)")
+        return self
 
     @property
     def asset_id(self) -> str:
         """The asset the alert belongs to (alert ids are ``asset:fault:opened_ms``)."""
         return self.alert_id.split(":", 1)[0]
+
+
+class AssetCommand(WireModel):
+    """An operator takes an asset out of service (maintenance: its alerts are recorded, not annunciated) or back.
+
+    Travels like ``AlertCommand`` (Kafka ``forewarn.stream.control``, keyed by asset id).
+    """
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+    asset_id: Id
+    action: Literal["out_of_service", "in_service"]
+    by: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "operator"
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    ts: Timestamp
 
 
 # --------------------------------------------------------------------------------------------
@@ -528,6 +679,7 @@ def dead_letter(component: str, reason: str, payload: bytes | str, source: str |
 
 __all__ = [
     "LIVENESS_FAULTS",
+    "LOG_LEVELS",
     "MAX_CHANNELS",
     "MAX_EVIDENCE_ITEMS",
     "MAX_LOG_TEXT",
@@ -538,11 +690,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "SEVERITY_ORDER",
     "SIMULATED_FAULTS",
+    "UNKNOWN_LEVEL",
     "Alert",
     "AlertCommand",
     "AlertState",
+    "AssetCommand",
     "ChannelEvidence",
     "ChannelInfo",
+    "ChannelRole",
     "DatasetMeta",
     "DeadLetter",
     "Evidence",
@@ -554,7 +709,9 @@ __all__ = [
     "LogRecord",
     "Nameplate",
     "Severity",
+    "Suppression",
     "Telemetry",
+    "Verdict",
     "Waveform",
     "alert_id",
     "dead_letter",

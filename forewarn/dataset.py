@@ -11,7 +11,7 @@ A bad line is never skipped silently: reading raises DatasetError naming the fil
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -118,8 +118,12 @@ def read_labels(directory: Path) -> list[FaultEpisode]:
     return episodes
 
 
-def iter_messages(directory: Path) -> Iterator[Telemetry | LogRecord]:
-    """Stream the messages of a dataset in file order, validating each line as the edge would."""
+def iter_messages(directory: Path, on_bad: Callable[[int, str], None] | None = None) -> Iterator[Telemetry | LogRecord]:
+    """Stream the messages of a dataset in file order, validating each line as the edge would.
+
+    A line that is not a valid message raises DatasetError, or, with ``on_bad``, is reported as
+    ``on_bad(line number, reason)`` and skipped (offline commands count them as the gateway does).
+    """
     path = _require(directory, MESSAGES)
     last = float("-inf")
     with path.open("rb") as fh:
@@ -129,7 +133,10 @@ def iter_messages(directory: Path) -> Iterator[Telemetry | LogRecord]:
             try:
                 message = decode_input(line)
             except ContractError as exc:
-                raise DatasetError(f"{path}:{number}: {exc}") from exc
+                if on_bad is None:
+                    raise DatasetError(f"{path}:{number}: {exc}") from exc
+                on_bad(number, str(exc))
+                continue
             t = message_time(message)
             if t < last:
                 raise DatasetError(f"{path}:{number}: message at {t} is older than the previous one ({last})")

@@ -6,13 +6,21 @@
 Each part runs as its own child process (its own process group, its log under
 ``STATE_DIR/logs``), exactly as it would in production; the demo only starts what is
 missing (a tansu Kafka unless ``kafka.bootstrap`` names one, an embedded MQTT broker
-unless the configured one answers), watches ``forewarn.alerts`` and
-``forewarn.predictions``, and stops everything on exit, Ctrl-C or SIGTERM.
+unless the configured one answers), watches its alerts and predictions topics, and stops
+everything on exit, Ctrl-C, SIGTERM or a closed output pipe; a child whose demo was killed
+outright gets SIGTERM from the kernel (``die_with_parent``).
+
+A run starts clean: the database, outbox and logs an earlier demo left in the state
+directory are removed (``--continue`` keeps them). Its MQTT topics, Kafka topics, stream
+app id and MQTT client ids carry a namespace of its own (``forewarn/demo-<ns>/...``), so
+two demos, or a demo beside a real gateway, share a broker without reading each other's
+data; its retained messages and the gateway's broker session are removed at exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -33,18 +41,81 @@ from forewarn.errors import ConfigError, ContractError, ServiceUnavailable
 from forewarn.localbrokers import (
     EmbeddedMqttBroker,
     TansuBroker,
+    clear_retained,
+    die_with_parent,
     ensure_topics,
+    forget_session,
     free_port,
     port_open,
     stop_process_group,
 )
-from forewarn.settings import CommonSettings, load_settings
+from forewarn.settings import CommonSettings, MqttSettings, TopicSettings, load_settings
 
 DEMO_GATEWAY = "demo-gateway"
 FEED_PORT = 6066
 METRICS_PORT = 9464
 RUN_MARKER = "FOREWARN_DEMO_RUN"
 """Set in every child's environment, so a test can prove that none outlives the demo."""
+DEMO_FILE = "demo.json"
+"""In the state directory: the namespace and broker of the demo that last ran there."""
+LEFTOVERS = ("forewarn.db", "forewarn.db-wal", "forewarn.db-shm", "forewarn.db-journal", "stream-feed.json")
+
+
+class OutputClosed(Exception):
+    """The demo's output pipe closed (``| head`` done, ``| tee`` killed): stop everything."""
+
+
+class Console:
+    """Where the demo talks: stdout (stderr with --json); a closed pipe stops the demo once, loudly.
+
+    After the pipe closed, what the demo still has to say goes to stderr (if that is still
+    there) and the closed stream is pointed at /dev/null, so exit does not fail flushing it.
+    """
+
+    def __init__(self, to_stderr: bool) -> None:
+        self.to_stderr = to_stderr
+        self.closed = False
+
+    def __call__(self, text: str) -> None:
+        if self.closed:
+            if not self.to_stderr:
+                with contextlib.suppress(OSError):
+                    click.echo(text, err=True)
+            return
+        try:
+            click.echo(text, err=self.to_stderr)
+        except OSError:  # BrokenPipeError, or EPIPE by another name
+            self.closed = True
+            stream = sys.stderr if self.to_stderr else sys.stdout
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+            with contextlib.suppress(OSError):
+                click.echo("demo: the output pipe closed; stopping every part", err=True)
+            raise OutputClosed from None
+
+
+def namespaced_topics(topics: TopicSettings, namespace: str) -> TopicSettings:
+    """The demo's own MQTT and Kafka topics: nothing another demo or a real gateway reads or writes."""
+    mqtt, kafka = f"forewarn/demo-{namespace}", f"forewarn.demo-{namespace}"
+    return topics.model_copy(
+        update={
+            "mqtt_telemetry": f"{mqtt}/{{site}}/{{asset}}/telemetry",
+            "mqtt_log": f"{mqtt}/{{site}}/{{asset}}/log",
+            "mqtt_prediction": f"{mqtt}/{{site}}/{{asset}}/prediction",
+            "mqtt_alert": f"{mqtt}/alerts/{{site}}/{{asset}}",
+            "mqtt_gateway_status": f"{mqtt}/gateways/{{gateway}}/status",
+            "kafka_predictions": f"{kafka}.predictions",
+            "kafka_alerts": f"{kafka}.alerts",
+            "kafka_deadletter": f"{kafka}.deadletter",
+        }
+    )
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 alert', '2 alerts'."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 @dataclass
@@ -61,6 +132,9 @@ class DemoResult:
     mqtt: str = ""
     db_alerts: int | None = None
     interrupted: bool = False
+    output_closed: bool = False
+    continued: bool = False
+    namespace: str = ""
 
     def summary(self) -> dict[str, Any]:
         by_fault: dict[str, int] = {}
@@ -79,6 +153,9 @@ class DemoResult:
             "kafka": self.kafka,
             "mqtt": self.mqtt,
             "interrupted": self.interrupted,
+            "output_closed": self.output_closed,
+            "continued": self.continued,
+            "mqtt_namespace": f"forewarn/demo-{self.namespace}",
         }
 
 
@@ -98,6 +175,7 @@ class Demo:
         say: Any,
         config: Path | None,
         run_id: str | None = None,
+        keep: bool = False,
     ) -> None:
         from simulators.scenario import load_scenario
 
@@ -113,29 +191,107 @@ class Demo:
         self.config = config
         self.logs = settings.state_dir / "logs"
         self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.keep = keep
+        self.earlier = _read_demo_file(settings.state_dir / DEMO_FILE)
+        kept = str(self.earlier.get("namespace", "")) if keep else ""
+        self.namespace = kept if kept.isalnum() else uuid.uuid4().hex[:8]
+        self.topics = namespaced_topics(settings.topics, self.namespace)
+        self.edge_client_id = f"forewarn-edge-demo-{uuid.uuid4().hex[:8]}"
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.started = time.monotonic()
-        self.result = DemoResult(state_dir=str(settings.state_dir))
+        self.result = DemoResult(state_dir=str(settings.state_dir), continued=keep, namespace=self.namespace)
 
     # ------------------------------------------------------------------ lifecycle
 
     def run(self) -> DemoResult:
-        self.logs.mkdir(parents=True, exist_ok=True)
+        self._check_state_dir()
         with ExitStack() as stack:
             try:
+                self._claim_state_dir()
                 kafka = self._kafka(stack)
                 mqtt_url = self._mqtt(stack)
-                stack.callback(self._stop_children)  # before the brokers go (exit order is reversed)
-                stack.enter_context(_signals_ignored_on_exit())
                 self.result.kafka, self.result.mqtt = kafka, mqtt_url
+                stack.callback(self._clean_broker, mqtt_url)  # after the children stop, before the brokers go
+                stack.callback(self._stop_children)  # (exit order is reversed)
+                stack.enter_context(_signals_ignored_on_exit())
+                self._write_demo_file(mqtt_url)
                 self._start_parts(kafka, mqtt_url)
                 asyncio.run(self._watch(kafka))
             except KeyboardInterrupt:
                 self.result.interrupted = True
-                self.say("demo: interrupted, stopping")
+                self._note("demo: interrupted, stopping")
+            except OutputClosed:
+                self.result.interrupted = True
         self.result.db_alerts = self._count_db_alerts()
         self.result.duration_s = time.monotonic() - self.started
+        self.result.output_closed = isinstance(self.say, Console) and self.say.closed
         return self.result
+
+    def _note(self, text: str) -> None:
+        """Say something while stopping: a closed output must not cut the cleanup short."""
+        with contextlib.suppress(OutputClosed):
+            self.say(text)
+
+    # ------------------------------------------------------------------ the state directory
+
+    def _check_state_dir(self) -> None:
+        """Refuse to wipe an alert database that a demo did not write (a worker's, by hand or in production)."""
+        db = self.settings.state_dir / "forewarn.db"
+        demo_was_here = self.earlier or (self.settings.state_dir / "logs" / "simulator.log").exists()  # (or an older demo's)
+        if not self.keep and db.exists() and not demo_was_here and self.settings.database.url is None:
+            raise ConfigError(
+                f"{self.settings.state_dir} holds an alert database ({db.name}) that no demo wrote: pass --continue "
+                "to run the demo on it, or --state-dir another directory"
+            )
+
+    def _claim_state_dir(self) -> None:
+        """Start clean (an earlier demo's database, outbox and logs removed), or say that this run continues one."""
+        state = self.settings.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        if self.keep:
+            if self.earlier:
+                self.say(f"demo: continuing the earlier run in {state} (its alerts, outbox and logs are kept)")
+            else:
+                self.say(f"demo: --continue, but no earlier demo ran in {state}: starting with what is there")
+            self.logs.mkdir(exist_ok=True)
+            return
+        removed = [path for path in _leftovers(state) if path.exists()]
+        for path in removed:
+            path.unlink(missing_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        if removed or self.earlier:
+            self.say(
+                f"demo: starting clean in {state}: removed the earlier run's database, outbox and logs (--continue keeps them)"
+            )
+        else:
+            self.say(f"demo: starting clean in {state}")
+
+    def _write_demo_file(self, mqtt_url: str) -> None:
+        record = {"namespace": self.namespace, "mqtt": mqtt_url, "run_id": self.run_id, "started": time.time()}
+        (self.settings.state_dir / DEMO_FILE).write_text(json.dumps(record) + "\n")
+
+    def _clean_broker(self, mqtt_url: str) -> None:
+        """Leave nothing on the MQTT broker: the run's retained messages and the gateway's persistent session.
+
+        An earlier demo into this state directory that was killed before its own cleanup is
+        cleaned up too (when it used the same broker and this run does not continue it).
+        """
+        broker = self.settings.mqtt.model_copy(update={"url": mqtt_url})
+        if not port_open(broker.host, broker.port):
+            return  # an embedded broker already gone: it kept nothing
+        namespaces = {self.namespace}
+        earlier = str(self.earlier.get("namespace", ""))
+        if earlier.isalnum() and self.earlier.get("mqtt") == mqtt_url:
+            namespaces.add(earlier)
+        cleared = 0
+        try:
+            forget_session(broker, self.edge_client_id)
+            for namespace in sorted(namespaces):
+                cleared += clear_retained(broker, f"forewarn/demo-{namespace}/#")
+        except ServiceUnavailable as exc:
+            self._note(f"demo: could not clean up the MQTT broker: {exc}")
+            return
+        self._note(f"demo: removed {plural(cleared, 'retained MQTT message')} under forewarn/demo-{self.namespace}/")
 
     def _start_parts(self, kafka: str, mqtt_url: str) -> None:
         env = self._child_env(kafka, mqtt_url)
@@ -147,7 +303,10 @@ class Demo:
         self._announce_feed()
         play = ["simulate", "--scenario", self.scenario, "--speed", f"{self.speed:g}", "--duration", f"{self._sim_seconds():g}"]
         self._spawn("simulator", play, env)
-        self.say(f"demo: simulator playing scenario {self.scenario!r} at {self.speed:g}x; watching alerts")
+        self.say(
+            f"demo: simulator playing scenario {self.scenario!r} at {self.speed:g}x on MQTT "
+            f"forewarn/demo-{self.namespace}/#; watching alerts"
+        )
 
     def _kafka(self, stack: ExitStack) -> str:
         if self.settings.kafka.bootstrap:
@@ -179,6 +338,10 @@ class Demo:
                 "FOREWARN_MQTT_URL": mqtt_url,
                 "FOREWARN_SITE": self.site,
                 "FOREWARN_EDGE_GATEWAY_ID": DEMO_GATEWAY,
+                "FOREWARN_EDGE_CLIENT_ID": self.edge_client_id,
+                "FOREWARN_STREAM_APP_ID": f"forewarn-demo-{self.namespace}",
+                "FOREWARN_STREAM_CONTROL_TOPIC": f"forewarn.demo-{self.namespace}.stream.control",
+                **{f"FOREWARN_TOPICS_{name.upper()}": value for name, value in self.topics.model_dump().items()},
                 # the usual ports when free, else any: a second demo or a test run must not collide
                 "FOREWARN_STREAM_WEB_PORT": str(_port_or_free(FEED_PORT)),
                 "FOREWARN_EDGE_METRICS_PORT": str(_port_or_free(METRICS_PORT)),
@@ -192,7 +355,7 @@ class Demo:
         return env
 
     async def _prepare_topics(self, kafka: str) -> None:
-        topics = self.settings.topics
+        topics = self.topics
         kafka_settings = self.settings.kafka.model_copy(update={"bootstrap": kafka})
         await ensure_topics(kafka_settings, [topics.kafka_predictions, topics.kafka_alerts, topics.kafka_deadletter])
 
@@ -206,6 +369,7 @@ class Demo:
                 stderr=log,
                 env=env,
                 start_new_session=True,  # Ctrl-C reaches the demo, which stops each child in order
+                preexec_fn=die_with_parent(),  # and a demo killed outright takes its children with it
             )
         finally:
             log.close()
@@ -216,7 +380,7 @@ class Demo:
         # Stop in data-flow order so nothing in flight is left without its consumer.
         for name, process in self.children:
             stop_process_group(process, timeout=15)
-            self.say(f"demo: stopped {name} (exit {process.returncode})")
+            self._note(f"demo: stopped {name} (exit {process.returncode})")
         self.children.clear()
 
     def _check_children(self) -> None:
@@ -251,10 +415,8 @@ class Demo:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        from forewarn.settings import MqttSettings
-
         broker = MqttSettings(url=mqtt_url)
-        topic = self.settings.topics.mqtt_gateway_status.format(gateway=DEMO_GATEWAY)
+        topic = self.topics.mqtt_gateway_status.format(gateway=DEMO_GATEWAY)
         online = False
 
         def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -284,7 +446,7 @@ class Demo:
     async def _watch(self, kafka: str) -> None:
         from aiokafka import AIOKafkaConsumer
 
-        topics = self.settings.topics
+        topics = self.topics
         consumer = AIOKafkaConsumer(
             topics.kafka_alerts,
             topics.kafka_predictions,
@@ -318,7 +480,7 @@ class Demo:
     def _observe(self, topic: str, value: bytes) -> None:
         elapsed = time.monotonic() - self.started
         try:
-            if topic == self.settings.topics.kafka_predictions:
+            if topic == self.topics.kafka_predictions:
                 prediction = decode(value, FaultPrediction)
                 if self.result.first_prediction_s is None:
                     self.result.first_prediction_s = elapsed
@@ -361,7 +523,7 @@ def _describe(alert: Alert, elapsed: float, new: bool) -> str:
     ttf = f", ~{alert.ttf_hours:.1f} h to failure" if alert.ttf_hours is not None else ""
     lines = [
         f"[{elapsed:6.1f} s] {what:<12} {alert.severity.value:<8} {alert.asset_id}: {alert.fault} "
-        f"(p={alert.peak_probability:.2f}, {alert.occurrences} predictions{ttf})"
+        f"(p={alert.peak_probability:.2f}, {plural(alert.occurrences, 'prediction')}{ttf})"
     ]
     evidence = alert.evidence
     if evidence.channels:
@@ -385,6 +547,22 @@ def simulated_nameplates(scenario: str, config: Path | None) -> dict[str, dict[s
     settings = load_settings(SimulatorSettings, config)
     plant = Plant(build_scenario(settings, scenario, None, None, None), settings.simulator.seed)
     return {asset: {"rated_current_a": plate.rated_current_a} for asset, plate in plant.meta().nameplates.items()}
+
+
+def _leftovers(state: Path) -> list[Path]:
+    """What an earlier demo run leaves in its state directory (the API token stays: a user may have copied it)."""
+    paths = [state / name for name in LEFTOVERS]
+    paths += sorted((state / "edge").glob("outbox.sqlite3*"))
+    paths += sorted((state / "logs").glob("*.log"))
+    return paths
+
+
+def _read_demo_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _port_or_free(port: int) -> int:
@@ -423,8 +601,30 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous[1])
 
 
+class _Duration(click.ParamType):
+    """Wall-clock seconds, or a number with a unit like `simulate --duration`: 90, 90s, 2m, 1h."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float | int):
+            seconds = float(value)
+        else:
+            from simulators.scenario import parse_duration
+
+            try:
+                seconds = parse_duration(str(value))
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        if seconds < 10:
+            self.fail(f"{value!r} is under the demo's 10 s minimum", param, ctx)
+        return seconds
+
+
 @click.command()
-@click.option("--duration", type=click.FloatRange(min=10), default=90.0, show_default=True, help="seconds to run")
+@click.option(
+    "--duration", type=_Duration(), default=90.0, show_default=True, help="wall-clock time to run: seconds or 90s/2m/1h"
+)
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -435,6 +635,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 @click.option("--scenario", default="demo", show_default=True, help="shipped scenario name or TOML file")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="TOML settings file")
 @click.option("--json", "as_json", is_flag=True, help="print only one JSON summary line on stdout")
+@click.option(
+    "--continue",
+    "keep",
+    is_flag=True,
+    help="keep the alerts, outbox and logs of the previous demo in the state directory (default: start clean)",
+)
 @click.option("--run-id", envvar=RUN_MARKER, hidden=True, help="marker set in every child's environment (tests)")
 def demo(
     duration: float,
@@ -443,6 +649,7 @@ def demo(
     scenario: str,
     config_file: Path | None,
     as_json: bool,
+    keep: bool,
     run_id: str | None,
 ) -> None:
     """Run the whole system on this machine: simulated plant, gateway, stream worker, alerts.
@@ -450,23 +657,40 @@ def demo(
     Starts a local Kafka (tansu) unless FOREWARN_KAFKA_BOOTSTRAP names one, uses the MQTT
     broker at the configured URL or an embedded one, keeps a SQLite database under the
     state directory, prints each alert as it lands and a summary at the end.
+
+    Each run starts clean: what an earlier demo left in the state directory (database,
+    outbox, logs) is removed unless --continue is given. The run's MQTT topics live under
+    forewarn/demo-<namespace>/ and are removed from the broker at exit.
     """
     overrides: dict[str, Any] = {}
     if state_dir is not None:
         overrides["state_dir"] = state_dir
     settings = load_settings(CommonSettings, config_file, **overrides)
 
-    def say(text: str) -> None:
-        click.echo(text, err=as_json)
-
+    say = Console(to_stderr=as_json)
     with _sigterm_as_interrupt():
-        result = Demo(settings, duration, speed, scenario, say, config_file, run_id).run()
+        result = Demo(settings, duration, speed, scenario, say, config_file, run_id, keep).run()
     summary = result.summary()
-    if as_json:
-        click.echo(json.dumps(summary))
-        return
-    click.echo(
-        f"\ndemo: {summary['alerts']} alerts ({summary['open_alerts']} open) from {summary['predictions']} predictions "
-        f"in {summary['duration_s']} s; first alert after {summary['first_alert_s']} s; "
-        f"{summary['db_alerts']} alert rows in {settings.database_url().removeprefix('sqlite:///')}"
+    if result.output_closed:
+        raise click.ClickException("the demo's output pipe closed: every part was stopped (nothing is left running)")
+    try:
+        if as_json:
+            click.echo(json.dumps(summary))
+        else:
+            click.echo("\n" + summary_line(summary, settings.database_url().removeprefix("sqlite:///")))
+    except OSError as exc:  # the pipe closed while the demo stopped (| tee, then Ctrl-C)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise click.ClickException("the demo's output pipe closed: every part was stopped (nothing is left running)") from exc
+
+
+def summary_line(summary: dict[str, Any], database: str) -> str:
+    """The demo's last line for a person (``--json`` prints the summary itself)."""
+    first = "no alert" if summary["first_alert_s"] is None else f"first alert after {summary['first_alert_s']} s"
+    rows = "? alert rows" if summary["db_alerts"] is None else plural(summary["db_alerts"], "alert row")
+    continued = "continued the earlier run" if summary["continued"] else "started clean"
+    return (
+        f"demo: {plural(summary['alerts'], 'alert')} ({summary['open_alerts']} open) from "
+        f"{plural(summary['predictions'], 'prediction')} in {summary['duration_s']} s; {first}; "
+        f"{rows} in {database} ({continued})"
     )

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
 from forewarn.errors import ServiceUnavailable
-from forewarn.settings import KafkaSettings
+from forewarn.settings import KafkaSettings, MqttSettings
+
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -50,6 +54,102 @@ def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Pope
             return
         time.sleep(0.05)
     raise ServiceUnavailable(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes a child receive ``sig`` when this process dies (Linux), else None.
+
+    Stopping children in order covers Ctrl-C, SIGTERM and errors; this covers the rest (the
+    parent killed with SIGKILL, or crashing), so no child outlives its parent holding an MQTT
+    client id or a port. The child checks that its parent is still the one that forked it:
+    if the parent died before the call, nothing would ever send the signal.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the forked child only calls it
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), sig)
+
+    return arm
+
+
+def clear_retained(mqtt_settings: MqttSettings, topic_filter: str, timeout: float = 5.0) -> int:
+    """Remove every retained message matching ``topic_filter`` from the broker; returns how many.
+
+    Subscribes, collects the retained messages the broker sends at once, and publishes an
+    empty retained payload (MQTT's "delete") to each topic.
+    """
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from forewarn.mqtt import apply_connection_settings
+
+    found: set[str] = set()
+    subscribed = threading.Event()
+    last = [time.monotonic()]
+
+    def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        if message.retain and message.payload:
+            found.add(message.topic)
+        last[0] = time.monotonic()
+
+    def on_subscribe(client: mqtt.Client, userdata: object, mid: int, codes: object, props: object) -> None:
+        last[0] = time.monotonic()
+        subscribed.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"forewarn-cleanup-{os.getpid()}-{time.monotonic_ns()}")
+    apply_connection_settings(client, mqtt_settings)
+    client.on_message = on_message
+    client.on_subscribe = on_subscribe
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic_filter, qos=1)
+    try:
+        client.connect(mqtt_settings.host, mqtt_settings.port, keepalive=30)
+    except OSError as exc:
+        raise ServiceUnavailable(f"cannot reach the MQTT broker at {mqtt_settings.url}: {exc}") from exc
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + timeout
+        subscribed.wait(timeout)
+        while time.monotonic() - last[0] < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the broker sends retained messages right after the SUBACK
+        client.unsubscribe(topic_filter)
+        infos = [client.publish(topic, b"", qos=1, retain=True) for topic in sorted(found)]
+        for info in infos:
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return len(found)
+
+
+def forget_session(mqtt_settings: MqttSettings, client_id: str) -> None:
+    """Make the broker drop the persistent session (subscriptions, queue) of a client id nobody will use again."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from forewarn.mqtt import apply_connection_settings
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    apply_connection_settings(client, mqtt_settings)
+    try:
+        client.connect(mqtt_settings.host, mqtt_settings.port, keepalive=30)
+    except OSError as exc:
+        raise ServiceUnavailable(f"cannot reach the MQTT broker at {mqtt_settings.url}: {exc}") from exc
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + 5
+        while not client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
@@ -87,7 +187,12 @@ class _ChildBroker(ABC):
         log = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+                self.command(),
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),  # nothing else to run before exec: safe beside threads
             )
         finally:
             if self.log_file:

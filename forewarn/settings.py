@@ -16,13 +16,16 @@ Nothing below a CLI entry point reads ``os.environ``.
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import os
 import tomllib
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -36,6 +39,15 @@ from pydantic_settings import (
 from forewarn.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("forewarn.toml")
+
+# Every process's settings class ("module:attribute"), in data-flow order. One TOML file may
+# hold every part's sections, so a key is unknown only when no installed part knows it.
+SETTINGS_CLASSES: dict[str, str] = {
+    "common": "forewarn.settings:CommonSettings",
+    "simulator": "simulators.config:SimulatorSettings",
+    "edge": "edge_agent.config:EdgeSettings",
+    "stream": "stream.config:StreamSettings",
+}
 
 _config_file: ContextVar[Path | None] = ContextVar("forewarn_config_file", default=None)
 
@@ -225,9 +237,12 @@ def load_settings(cls: type[S], config_file: Path | None = None, **overrides: An
     if path is not None:
         try:
             with path.open("rb") as fh:
-                tomllib.load(fh)
+                data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        unknown = unknown_keys(data, cls)
+        if unknown:
+            raise ConfigError(f"{path}: " + "; ".join(unknown))
     try:
         with _using_config_file(path):
             return cls(**overrides)
@@ -235,6 +250,106 @@ def load_settings(cls: type[S], config_file: Path | None = None, **overrides: An
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False))
         source = f" (from {path})" if path else ""
         raise ConfigError(f"invalid settings{source}: {problems}") from exc
+
+
+def unknown_keys(data: dict[str, Any], cls: type[BaseModel]) -> list[str]:
+    """What a TOML file holds that no settings know, each with the nearest valid name.
+
+    A top-level section this process does not read is checked against the other parts'
+    settings classes (one file may configure every part); a typo is refused, never ignored.
+    """
+    problems: list[str] = []
+    fields = cls.model_fields
+    others: dict[str, type[BaseModel]] | None = None
+    for key, value in data.items():
+        if key in fields:
+            problems += _check_value(value, fields[key].annotation, key)
+            continue
+        if others is None:
+            others = _other_fields(cls)
+        if key in others:
+            problems += _check_value(value, others[key], key)
+            continue
+        problems.append(_unknown(key, "", isinstance(value, dict), [*fields, *others]))
+    return problems
+
+
+def _other_fields(cls: type[BaseModel]) -> dict[str, Any]:
+    """Top-level field name -> annotation of every installed settings class but ``cls``."""
+    found: dict[str, Any] = {}
+    for target in SETTINGS_CLASSES.values():
+        module_name, _, attribute = target.partition(":")
+        try:
+            other = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError):
+            continue  # a part that is not installed configures nothing
+        if other is not cls:
+            found.update({name: info.annotation for name, info in other.model_fields.items()})
+    return found
+
+
+def _check_value(value: Any, annotation: Any, where: str) -> list[str]:
+    """Unknown keys inside one value: a section (model), a table of models or a list of them."""
+    model, container = _model_of(annotation)
+    if model is None:
+        return []
+    if container == "dict" and isinstance(value, dict):
+        return [p for k, v in value.items() for p in _check_value(v, model, f"{where}.{k}")]
+    if container == "list" and isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _check_value(v, model, f"{where}[{i}]")]
+    if container == "" and isinstance(value, dict):
+        problems: list[str] = []
+        fields = model.model_fields
+        for key, inner in value.items():
+            if key in fields:
+                problems += _check_value(inner, fields[key].annotation, f"{where}.{key}")
+            else:
+                problems.append(_unknown(key, where, isinstance(inner, dict), list(fields)))
+        return problems
+    return []
+
+
+def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, str]:
+    """The settings model an annotation holds, and how: directly (""), as dict values or as list items."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, ""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        for arg in args:
+            model, container = _model_of(arg)
+            if model is not None:
+                return model, container
+    if origin is dict and len(args) == 2:
+        model, container = _model_of(args[1])
+        return (model, "dict") if model is not None and container == "" else (None, "")
+    if origin is list and len(args) == 1:
+        model, container = _model_of(args[0])
+        return (model, "list") if model is not None and container == "" else (None, "")
+    return None, ""
+
+
+def _unknown(key: str, where: str, is_table: bool, valid: list[str]) -> str:
+    name = f"[{where}.{key}]" if where and is_table else f"[{key}]" if is_table else key
+    place = f" in [{where}]" if where and not is_table else ""
+    kind = "section" if is_table else "key"
+    near = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    hint = ""
+    if near:
+        hint = f"; did you mean [{where + '.' if where else ''}{near[0]}]?" if is_table else f"; did you mean {near[0]}?"
+    return f"unknown {kind} {name}{place}{hint}"
+
+
+def require_state_dir(path: Path) -> Path:
+    """For read-only commands: a state directory that does not exist is a typo, not an empty one.
+
+    Creating it (and an empty database in it) would report "no alerts" for a plant that has some.
+    """
+    if not path.is_dir():
+        raise ConfigError(
+            f"state directory {path} does not exist (check --state-dir / FOREWARN_STATE_DIR); "
+            "a read-only command does not create one"
+        )
+    return path
 
 
 def masked_dump(settings: BaseModel) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,24 @@ def content_version(hashes: dict[str, str]) -> str:
     """The bundle's version: a hash of the model-deciding files' hashes."""
     lines = "".join(f"{name}:{hashes[name]}\n" for name in MODEL_FILES)
     return "slm-" + hashlib.sha256(lines.encode()).hexdigest()[:12]
+
+
+def assemble(
+    out: Path, onnx_path: Path, tokenizer_json: str, normalisation: dict[str, Any], labels: Sequence[str], config: dict[str, Any]
+) -> None:
+    """Write a new bundle directory (replacing ``out``) with empty metrics and its manifest; the
+    trainer adds metrics and a report, then writes the manifest again."""
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    shutil.copyfile(onnx_path, out / "model.onnx")
+    (out / "tokenizer.json").write_text(tokenizer_json)
+    (out / "normalisation.json").write_text(json.dumps(normalisation) + "\n")
+    (out / "labels.json").write_text(json.dumps({"labels": list(labels)}, indent=2) + "\n")
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (out / "metrics.json").write_text("{}\n")
+    write_manifest(out)
 
 
 def write_manifest(directory: Path) -> dict[str, Any]:

@@ -51,6 +51,18 @@ def model() -> None:
     metavar="FIELD=VALUE",
     help="override one profile field, VALUE in JSON (repeatable): --set lag_fit=[600,1200] --set max_windows=50000",
 )
+@click.option(
+    "--unlabelled",
+    is_flag=True,
+    help="train an anomaly bundle from normal history alone, ignoring any fault labels (the default for data without any)",
+)
+@click.option(
+    "--false-alarm-rate",
+    type=click.FloatRange(0.0001, 0.5),
+    default=0.01,
+    show_default=True,
+    help="with --unlabelled: the share of held-out normal windows the calibrated anomaly threshold flags",
+)
 @click.option("--no-progress", is_flag=True, help="no progress bars (logs, CI)")
 def train(
     directories: tuple[Path, ...],
@@ -60,6 +72,8 @@ def train(
     run_dir: Path | None,
     holdout: tuple[Path, ...],
     overrides: tuple[str, ...],
+    unlabelled: bool,
+    false_alarm_rate: float,
     no_progress: bool,
 ) -> None:
     """Train a bundle from dataset DIRECTORIES: teacher, student, pruning, INT8, evaluation, report.
@@ -78,6 +92,33 @@ def train(
         raise click.BadParameter(str(exc), param_hint="--set") from exc
     run_dir = run_dir or Path("runs") / f"{out.name}-{profile_name}-s{seed}"
     click.echo(f"training profile {profile_name!r}, seed {seed}, run directory {run_dir}", err=True)
+    from forewarn.dataset import read_labels
+
+    if not unlabelled and not any(True for d in directories for _ in read_labels(d)):
+        click.echo("no fault episodes in the datasets: training an anomaly bundle from normal history (--unlabelled)", err=True)
+        unlabelled = True
+    if unlabelled:
+        from models.unlabelled import train_unlabelled
+
+        try:
+            result = train_unlabelled(
+                list(directories),
+                out,
+                prof,
+                run_dir,
+                holdout=list(holdout),
+                false_alarm_rate=false_alarm_rate,
+                progress=not no_progress,
+                echo=lambda line: click.echo(line, err=True),
+            )
+        except ForewarnError as exc:
+            raise click.ClickException(str(exc)) from exc
+        held = result.get("holdout") or {}
+        click.echo(
+            f"anomaly bundle {out} ({result['model_version']}): false-alarm rate {result['validation']['false_alarm_rate']:.4f} "
+            f"on held-out normal windows" + (f"; held-out anomaly AUROC {held['anomaly_auroc']}" if held else "")
+        )
+        return
     try:
         metrics = run_training(
             list(directories),
@@ -95,6 +136,14 @@ def train(
         f"bundle {out} ({metrics['model_version']}): validation macro-F1 {shipped['macro_f1']:.4f}, "
         f"{shipped['latency_ms_b1']:.3f} ms/window (batch 1, one thread); report {out / 'report.md'}"
     )
+    from models.report import bars, versus_baselines
+
+    missed = [bar for bar, _, _, met in bars(metrics, 0) if not met and not bar.startswith("bundle size")]
+    if missed:
+        click.echo(f"warning: the bundle misses {len(missed)} of its report's bars: {'; '.join(missed)} (see the report)")
+    ours, best, theirs = versus_baselines(metrics)
+    if theirs is not None and ours < theirs:
+        click.echo(f"warning: the SLM ({ours:.4f} macro-F1) does not beat the {best.replace('_', ' ')} baseline ({theirs:.4f})")
 
 
 @model.command("evaluate")
@@ -108,16 +157,64 @@ def train(
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--threads", type=int, default=1, show_default=True, help="ONNX Runtime intra-op threads")
 @click.option("--limit", type=int, help="score at most this many windows")
-def evaluate(directories: tuple[Path, ...], bundle_path: Path | None, as_json: bool, threads: int, limit: int | None) -> None:
-    """Score dataset DIRECTORIES with a bundle: per-class precision/recall/F1, macro-F1, AUROC, TTF error, latency, size."""
+@click.option(
+    "--ablate",
+    multiple=True,
+    type=click.Choice(["logs", "sensors"]),
+    help="also score with this modality removed from every window (repeatable)",
+)
+@click.option(
+    "--baselines",
+    "baseline_dirs",
+    multiple=True,
+    type=_DIR,
+    help="training DIR for the simple baselines (logistic regression, gradient boosting, Isolation Forest), "
+    "scored on the same windows (repeatable; needs the train extra)",
+)
+@click.option("--rul-cap-hours", type=float, help="cap of rul_rmse [default: the horizon the dataset's meta.json declares]")
+@click.option("--strict", is_flag=True, help="abort at the first line of messages.jsonl that is not a valid message")
+def evaluate(
+    directories: tuple[Path, ...],
+    bundle_path: Path | None,
+    as_json: bool,
+    threads: int,
+    limit: int | None,
+    ablate: tuple[str, ...],
+    baseline_dirs: tuple[Path, ...],
+    rul_cap_hours: float | None,
+    strict: bool,
+) -> None:
+    """Score dataset DIRECTORIES with a bundle: per-class precision/recall/F1, macro-F1, AUROC, TTF error, latency, size.
+
+    Shows its progress on stderr. A line of messages.jsonl that is not a valid message is skipped
+    and reported (--strict aborts instead)."""
+    from forewarn.progress import Progress
     from models.evaluate import evaluate as run_evaluation
     from models.runtime import Bundle, default_bundle_path
 
+    progress = Progress("model evaluate", unit="windows")
     try:
         bundle = Bundle.load(bundle_path or default_bundle_path())
-        result = run_evaluation(bundle, list(directories), threads=threads, limit=limit)
+        result = run_evaluation(
+            bundle,
+            list(directories),
+            threads=threads,
+            limit=limit,
+            ablate=ablate,
+            baseline_dirs=baseline_dirs,
+            rul_cap_hours=rul_cap_hours,
+            strict=strict,
+            progress=progress,
+        )
+    except ImportError as exc:
+        raise click.ClickException(f"the baselines need the training extra: pip install 'forewarn[train]' ({exc})") from exc
     except ForewarnError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        progress.close()
+    if result["bad_lines"]:
+        shown = "; ".join(result["bad_line_examples"])
+        click.echo(f"skipped {result['bad_lines']:,} bad line(s): {shown}; --strict aborts instead", err=True)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -133,6 +230,16 @@ def evaluate(directories: tuple[Path, ...], bundle_path: Path | None, as_json: b
         f"{result['windows_per_s']} windows/s batched, {threads} thread(s)"
     )
     click.echo(f"bundle {result['bundle_bytes'] / 1e6:.2f} MB")
+    click.echo(
+        f"running windows only: {result['idle_windows']:,} idle windows left out; over all windows macro-F1 "
+        f"{result['all_windows']['macro_f1']:.4f}, accuracy {result['all_windows']['accuracy']:.4f}"
+    )
+    if result["rul_rmse"] is not None:
+        click.echo(f"remaining life RMSE {result['rul_rmse']} h at the last window of {result['rul_units']} assets")
+    for modality, row in result["ablate"].items():
+        click.echo(f"without {modality}: macro-F1 {row['macro_f1_all']:.4f} (with: {row['macro_f1_all_with']:.4f}, all windows)")
+    for name, row in result.get("baselines", {}).items():
+        click.echo(f"baseline {name}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
     if result["errors"]:
         click.echo(f"where the errors are (wrong running windows, the {len(result['errors'])} largest groups):")
         click.echo(f"{'dataset':<20}{'asset':<18}{'truth':<22}{'predicted':<22}{'windows':>8}  verdict rests on")
@@ -169,6 +276,7 @@ def explain(
 ) -> None:
     """Which inputs the verdicts on one asset's running windows in DIRECTORY rest on: each channel, derived
     feature and the log lines masked in turn, and the drop in the explained class's probability."""
+    from forewarn.progress import Progress
     from models.explain import explain as run_explain
     from models.explain import running_windows
     from models.runtime import Bundle, Predictor, default_bundle_path
@@ -183,7 +291,11 @@ def explain(
         windows = running_windows(directory, predictor, asset_id, start, end)
         if not windows:
             raise click.ClickException(f"no running windows of {asset_id} in {directory} between those times")
-        result = run_explain(predictor, windows, fault, called)
+        progress = Progress("model explain", unit="inputs")
+        try:
+            result = run_explain(predictor, windows, fault, called, progress)
+        finally:
+            progress.close()
     except (ForewarnError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

@@ -15,7 +15,7 @@ import json
 import multiprocessing
 import os
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import repeat
@@ -24,9 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from forewarn.contracts import FaultEpisode
+from forewarn.contracts import FaultEpisode, LogRecord
 from forewarn.dataset import LABELS, MESSAGES, META, faults_at, iter_messages, label_at, read_labels, read_meta
-from models.windowing import Window, WindowSpec, windows_from_messages
+from models.windowing import LOG_RATE_CHANNEL, Window, WindowSpec, windows_from_messages
 
 CACHE_VERSION = 9
 
@@ -128,7 +128,11 @@ class Labelled(NamedTuple):
 
 
 def labelled_windows(
-    directory: Path, spec: WindowSpec, every: int = 1, assets: Collection[str] | None = None
+    directory: Path,
+    spec: WindowSpec,
+    every: int = 1,
+    assets: Collection[str] | None = None,
+    on_bad: Callable[[int, str], None] | None = None,
 ) -> Iterator[Labelled]:
     """Every (``every``-th) window of a dataset directory with its label, hours to failure and every right answer;
     ``assets``: of those assets only (each asset's windows depend on its own messages alone)."""
@@ -137,8 +141,9 @@ def labelled_windows(
         episodes[episode.asset_id].append(episode)
     meta = read_meta(directory)
     types = meta.assets
+    cap = rul_cap(directory)
     incipient = _incipient(meta.extra.get("episodes", []))
-    messages = iter_messages(directory)
+    messages = iter_messages(directory, on_bad)
     if assets is not None:
         messages = (m for m in messages if m.asset_id in assets)
     for window in windows_from_messages(messages, spec, every, meta.rated_currents()):
@@ -146,10 +151,28 @@ def labelled_windows(
             window = replace(window, asset_type=types[window.asset_id])
         mine = episodes[window.asset_id]
         label, ttf = label_at(mine, window.asset_id, window.end)
+        if ttf is None:  # healthy yet, or a fault with no failure: the time to the asset's next known failure
+            ahead = [e.failure for e in mine if e.failure is not None and e.failure >= window.end]
+            ttf = (min(ahead) - window.end) / 3600.0 if ahead else None
+        if ttf is not None and cap is not None:
+            ttf = min(ttf, cap)
         truths = [label, *faults_at(mine, window.asset_id, window.end)]
         truths += [f for begun, shown, f in incipient[window.asset_id] if begun <= window.end < shown]
         truths += [e.fault for e in mine if e.failure is not None and window.start <= e.failure < window.end]
         yield Labelled(window, label, ttf, tuple(dict.fromkeys(truths)))
+
+
+def rul_cap(directory: Path) -> float | None:
+    """The horizon (hours) beyond which a dataset says remaining life is not predictable, if it says so.
+
+    meta.json ``extra.rul.cap`` in cycles of ``extra.cycle_s`` (C-MAPSS: 125 cycles, the usual
+    piecewise-linear target): training targets and the ``rul_rmse`` score are capped there.
+    """
+    extra = read_meta(directory).extra
+    rul, cycle = extra.get("rul"), extra.get("cycle_s")
+    if isinstance(rul, dict) and isinstance(rul.get("cap"), int | float) and isinstance(cycle, int | float):
+        return float(rul["cap"]) * float(cycle) / 3600.0
+    return None
 
 
 def _incipient(described: list[dict[str, object]]) -> dict[str, list[tuple[float, float, str]]]:
@@ -295,3 +318,29 @@ def dataset_channels(directories: Sequence[Path]) -> tuple[str, ...]:
     for d in directories:
         names |= set(read_meta(Path(d)).channels)
     return tuple(sorted(names))
+
+
+def window_channels(directories: Sequence[Path]) -> tuple[str, ...]:
+    """The channels windows of the datasets read: the declared ones; for log-only data (none declared,
+    log records present) the log rate alone (LOG_RATE_CHANNEL); empty when there is neither."""
+    declared = dataset_channels(directories)
+    if declared or not any(holds_logs(Path(d)) for d in directories):
+        return declared
+    return (LOG_RATE_CHANNEL,)
+
+
+def holds_logs(directory: Path) -> bool:
+    """Whether the dataset's messages include a log record (read up to the first one)."""
+    return any(isinstance(m, LogRecord) for m in iter_messages(directory))
+
+
+def speed_channel(directories: Sequence[Path]) -> str | None:
+    """The channel the datasets declare with role "speed" (the first, by name); None when none does."""
+    named = sorted(name for d in directories for name, info in read_meta(Path(d)).channels.items() if info.role == "speed")
+    return named[0] if named else None
+
+
+def dataset_rate(directories: Sequence[Path]) -> float | None:
+    """The fastest sampling rate any channel of the datasets declares (Hz); None when none declares one."""
+    rates = [info.rate_hz for d in directories for info in read_meta(Path(d)).channels.values()]
+    return max(rates) if rates else None

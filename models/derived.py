@@ -268,25 +268,28 @@ def derive(
     return np.where(np.isfinite(out), out, np.nan)
 
 
-def running(channels: tuple[str, ...], stats: np.ndarray, counts: np.ndarray, min_fraction: float = 0.5) -> np.ndarray:
-    """(N,) bool: the machine turned in at least min_fraction of the steps with a speed reading.
+def running(
+    channels: tuple[str, ...], stats: np.ndarray, counts: np.ndarray, speed: str | None, min_fraction: float = 0.5
+) -> np.ndarray:
+    """(N,) bool: the machine turned in at least min_fraction of the steps with a reading of its ``speed`` channel.
 
     A step turns when its speed is above MIN_SPEED_RPM and, where the phase currents were read,
     the motor draws at least MIN_CURRENT_A: a speed transmitter frozen at its last reading
     (plant200 south.FAN-201 read 1,481 rpm for 3.8 h after it tripped, drawing nothing) must not
     make a stopped machine's windows count as running ones, whose faults it cannot show.
-    Without a speed channel every window counts as running.
+    Without a speed channel (WindowSpec.running_channel, from the channel's declared role) every
+    window counts as running.
     """
-    if "speed_rpm" not in channels:
+    if speed is None or speed not in channels:
         return np.ones(stats.shape[0], dtype=bool)
     g = getter(channels, stats, counts)
-    speed = g("speed_rpm", MEAN)  # (N, steps)
+    speed_mean = g(speed, MEAN)  # (N, steps)
     phases = _phases(g)
     read = np.isfinite(phases)
     with np.errstate(invalid="ignore", divide="ignore"):
         current = np.where(read, phases, 0.0).sum(axis=0) / read.sum(axis=0)  # NaN where no phase was read
-    seen = np.isfinite(speed)
-    turning = (speed > MIN_SPEED_RPM) & seen & ~(current < MIN_CURRENT_A)  # NaN current (not read): speed decides
+    seen = np.isfinite(speed_mean)
+    turning = (speed_mean > MIN_SPEED_RPM) & seen & ~(current < MIN_CURRENT_A)  # NaN current (not read): speed decides
     with np.errstate(invalid="ignore", divide="ignore"):
         fraction = turning.sum(axis=1) / seen.sum(axis=1)
     return np.asarray(np.nan_to_num(fraction, nan=1.0) >= min_fraction)

@@ -25,19 +25,24 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from forewarn.contracts import NORMAL
+from forewarn.dataset import read_labels
 from models.bundle import bundle_bytes
-from models.data import labelled_windows
+from models.data import labelled_windows, load_tables, rul_cap
 from models.explain import explain
-from models.metrics import credit_any_truth, summary
+from models.metrics import auroc, credit_any_truth, summary
 from models.runtime import Bundle, Predictor
 from models.windowing import Window
 
+ANOMALY = "anomaly"
+"""The one fault class of an anomaly bundle (models.unlabelled)."""
 TIMED_WINDOWS = 200
 ERROR_GROUPS = 20
 """How many (dataset, asset, truth, prediction) groups ``errors`` lists."""
@@ -46,12 +51,33 @@ RESTS_ON = 3
 """The largest EXPLAINED_GROUPS error groups name the RESTS_ON inputs their verdict rests on most."""
 
 
+Progress = Callable[[int, int, str], None]
+"""progress(done, total, note): total 0 while unknown (forewarn.progress.Progress)."""
+
+
 def _truth(
-    directories: Sequence[Path], bundle: Bundle, limit: int | None
+    directories: Sequence[Path],
+    bundle: Bundle,
+    limit: int | None,
+    bad_lines: list[str] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[Window], list[str], list[tuple[str, ...]], np.ndarray, np.ndarray]:
-    windows, labels, truths, ttf, source = [], [], [], [], []
+    """The windows with their ground truth; ``bad_lines``: skip invalid lines and list them there (else raise)."""
+    windows: list[Window] = []
+    labels: list[str] = []
+    truths: list[tuple[str, ...]] = []
+    ttf: list[float] = []
+    source: list[int] = []
     for d, directory in enumerate(directories):
-        for window, label, hours, right in labelled_windows(Path(directory), bundle.spec):
+
+        def bad(number: int, reason: str, directory: Path = Path(directory)) -> None:
+            assert bad_lines is not None
+            bad_lines.append(f"{directory / 'messages.jsonl'}:{number}: {reason.splitlines()[0]}")
+
+        on_bad = bad if bad_lines is not None else None
+        for window, label, hours, right in labelled_windows(Path(directory), bundle.spec, on_bad=on_bad):
+            if progress is not None and len(windows) % 1000 == 0:
+                progress(len(windows), 0, "windows cut")
             windows.append(window)
             labels.append(label)
             truths.append(right)
@@ -62,32 +88,124 @@ def _truth(
     return windows, labels, truths, np.asarray(ttf), np.asarray(source, dtype=np.int64)
 
 
-def evaluate(
-    bundle: Bundle, directories: Sequence[Path], threads: int = 1, limit: int | None = None, timed: int = TIMED_WINDOWS
-) -> dict[str, Any]:
-    """Every number `model evaluate --json` prints."""
-    predictor = Predictor(bundle, threads=threads)
-    windows, truth, right, true_ttf, source = _truth(directories, bundle, limit)
-    labels = list(bundle.labels) + sorted(
-        {t for ts in right for t in ts if t not in bundle.labels}
-    )  # unknown faults count as misses
-    k = len(labels)
-    probs = np.zeros((len(windows), k))
+ABLATIONS = ("logs", "sensors")
+
+
+def ablated(windows: Sequence[Window], modality: str) -> list[Window]:
+    """The windows with one modality removed: every log line, or every sensor sample."""
+    if modality == "logs":
+        return [replace(w, logs=()) for w in windows]
+    if modality == "sensors":
+        return [replace(w, stats=np.full_like(w.stats, np.nan), counts=np.zeros_like(w.counts), waveforms=()) for w in windows]
+    raise ValueError(f"unknown modality {modality!r}; choose one of {', '.join(ABLATIONS)}")
+
+
+def _score(
+    predictor: Predictor, windows: Sequence[Window], labels: Sequence[str], progress: Progress | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """probabilities (N, len(labels)), anomaly, ttf (NaN when normal), remaining life (NaN without a head), running."""
+    own = predictor.bundle.labels
+    probs = np.zeros((len(windows), len(labels)))
     anomaly = np.zeros(len(windows))
     pred_ttf = np.full(len(windows), np.nan)
+    rul = np.full(len(windows), np.nan)
     ran = np.ones(len(windows), dtype=bool)
     for at in range(0, len(windows), 256):
         for i, out in enumerate(predictor.predict(windows[at : at + 256]), start=at):
-            probs[i, : len(bundle.labels)] = [out.probabilities[label] for label in bundle.labels]
+            probs[i, : len(own)] = [out.probabilities[label] for label in own]
             anomaly[i] = out.anomaly_score
             pred_ttf[i] = np.nan if out.ttf_hours is None else out.ttf_hours
+            rul[i] = np.nan if out.rul_hours is None else out.rul_hours
             ran[i] = out.running
-    y = credit_any_truth(
-        np.array([labels.index(t) for t in truth], dtype=np.int64),
-        probs.argmax(axis=1),
-        [[labels.index(t) for t in ts] for ts in right],
-    )
+        if progress is not None:
+            progress(min(at + 256, len(windows)), len(windows), "windows scored")
+    return probs, anomaly, pred_ttf, rul, ran
+
+
+def anomaly_only(bundle: Bundle) -> bool:
+    """True for a bundle trained without labels (labels normal and anomaly)."""
+    return bundle.config.get("mode") == "unlabelled"
+
+
+def rul_rmse(windows: Sequence[Window], true_ttf: np.ndarray, predicted: np.ndarray, cap_hours: float | None) -> dict[str, Any]:
+    """RMSE of the remaining life at each asset's last window, where its failure is known, both capped at ``cap_hours``.
+
+    The C-MAPSS convention: one figure per test unit, at its last cycle, with the target capped
+    (a healthy unit's "remaining life" beyond the cap is not predictable from its sensors).
+    """
+    last: dict[str, int] = {}
+    for i, w in enumerate(windows):
+        if np.isfinite(true_ttf[i]) and (w.asset_id not in last or w.end >= windows[last[w.asset_id]].end):
+            last[w.asset_id] = i
+    rows = [i for i in last.values() if np.isfinite(predicted[i])]
+    if not rows:
+        return {"rul_rmse": None, "rul_units": 0, "rul_cap_hours": cap_hours}
+    cap = np.inf if cap_hours is None else cap_hours
+    error = np.minimum(predicted[rows], cap) - np.minimum(true_ttf[rows], cap)
+    return {"rul_rmse": round(float(np.sqrt(np.mean(error**2))), 3), "rul_units": len(rows), "rul_cap_hours": cap_hours}
+
+
+def _life_hours(directories: Sequence[Path], windows: Sequence[Window], source: np.ndarray) -> np.ndarray:
+    """(N,) hours from each window's end to its asset's next known failure (NaN where none is known)."""
+    failures: list[dict[str, list[float]]] = []
+    for d in directories:
+        mine: dict[str, list[float]] = {}
+        for episode in read_labels(Path(d)):
+            if episode.failure is not None:
+                mine.setdefault(episode.asset_id, []).append(episode.failure)
+        failures.append(mine)
+    life = np.full(len(windows), np.nan)
+    for i, w in enumerate(windows):
+        ahead = [f for f in failures[int(source[i])].get(w.asset_id, []) if f >= w.end]
+        if ahead:
+            life[i] = (min(ahead) - w.end) / 3600.0
+    return life
+
+
+def auroc_macro(y: np.ndarray, probs: np.ndarray, labels: Sequence[str]) -> float | None:
+    """Mean one-vs-rest AUROC of the classes present with both positives and negatives."""
+    scores = [auroc(y == k, probs[:, k]) for k in range(len(labels))]
+    known = [a for a in scores if a is not None]
+    return round(float(np.mean(known)), 4) if known else None
+
+
+def evaluate(
+    bundle: Bundle,
+    directories: Sequence[Path],
+    threads: int = 1,
+    limit: int | None = None,
+    timed: int = TIMED_WINDOWS,
+    ablate: Sequence[str] = (),
+    baseline_dirs: Sequence[Path] = (),
+    rul_cap_hours: float | None = None,
+    strict: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Every number `model evaluate --json` prints.
+
+    ``ablate``: also score with each named modality removed (ABLATIONS). ``baseline_dirs``: fit the
+    simple baselines (models.baselines) on these training directories' windows, cut by the bundle's
+    spec, and score them on the same windows as the bundle. ``rul_cap_hours``: the cap of ``rul_rmse``
+    (default: the horizon the datasets declare, models.data.rul_cap). ``strict=False``: lines of
+    messages.jsonl that are not valid messages are skipped and listed in ``bad_lines`` (else the
+    first raises DatasetError).
+    """
+    predictor = Predictor(bundle, threads=threads)
+    bad_lines: list[str] | None = None if strict else []
+    windows, truth, right, true_ttf, source = _truth(directories, bundle, limit, bad_lines, progress)
+    if anomaly_only(bundle):  # an anomaly bundle (models.unlabelled): every labelled fault is an anomaly
+        truth = [t if t == NORMAL else ANOMALY for t in truth]
+        right = [tuple(dict.fromkeys(t if t == NORMAL else ANOMALY for t in ts)) for ts in right]
+    labels = list(bundle.labels) + sorted(
+        {t for ts in right for t in ts if t not in bundle.labels}
+    )  # unknown faults count as misses
+    probs, anomaly, pred_ttf, rul, ran = _score(predictor, windows, labels, progress)
+    first = np.array([labels.index(t) for t in truth], dtype=np.int64)
+    rights = [[labels.index(t) for t in ts] for ts in right]
+    y = credit_any_truth(first, probs.argmax(axis=1), rights)
     result: dict[str, Any] = {"model_version": bundle.version, "datasets": [str(d) for d in directories], "labels": labels}
+    result["bad_lines"] = len(bad_lines or [])
+    result["bad_line_examples"] = (bad_lines or [])[:5]
     result.update(summary(y[ran], probs[ran], anomaly[ran], true_ttf[ran], pred_ttf[ran], labels))
     everything = summary(y, probs, anomaly, true_ttf, pred_ttf, labels)
     result["idle_windows"] = int((~ran).sum())
@@ -99,6 +217,22 @@ def evaluate(
             result["by_dataset"][str(directory)] = {
                 k: one[k] for k in ("macro_f1", "accuracy", "anomaly_auroc", "ttf_mae_hours", "windows")
             }
+    result["auroc_macro"] = auroc_macro(y[ran], probs[ran], labels)
+    cap = rul_cap_hours if rul_cap_hours is not None else next(filter(None, (rul_cap(Path(d)) for d in directories)), None)
+    life = _life_hours(directories, windows, source)
+    result.update(rul_rmse(windows, life, rul, cap))
+    result["ablate"] = {}
+    for modality in ablate:
+        a_probs, a_anomaly, a_ttf, _, _ = _score(predictor, ablated(windows, modality), labels)
+        a_y = credit_any_truth(first, a_probs.argmax(axis=1), rights)
+        without = summary(a_y, a_probs, a_anomaly, true_ttf, a_ttf, labels)
+        result["ablate"][modality] = {
+            "macro_f1_all": without["macro_f1"],
+            "macro_f1_all_with": everything["macro_f1"],
+            "anomaly_auroc_all": without["anomaly_auroc"],
+        }
+    if baseline_dirs:
+        result["baselines"] = _baselines(bundle, baseline_dirs, directories, labels, y, ran, limit, windows, life, cap)
     result["errors"] = error_groups(y, probs.argmax(axis=1), ran, windows, source, directories, labels, predictor=predictor)
     result["all_windows"] = {
         k: everything[k] for k in ("macro_f1", "accuracy", "anomaly_auroc", "ttf_mae_hours", "per_class", "windows")
@@ -106,6 +240,39 @@ def evaluate(
     result.update(timing(predictor, windows, timed))
     result["bundle_bytes"] = bundle_bytes(bundle.path)
     return result
+
+
+def _baselines(
+    bundle: Bundle,
+    train_dirs: Sequence[Path],
+    directories: Sequence[Path],
+    labels: list[str],
+    y: np.ndarray,
+    ran: np.ndarray,
+    limit: int | None,
+    windows: Sequence[Window],
+    life: np.ndarray,
+    cap: float | None,
+) -> dict[str, Any]:
+    """The simple baselines fitted on ``train_dirs`` and scored on the evaluated windows (running ones, as the bundle)."""
+    from models.baselines import fit_baselines
+
+    train = load_tables(train_dirs, bundle.spec, None)
+    if anomaly_only(bundle):  # unsupervised yardsticks only: the bundle never read the labels
+        train = replace(train, labels=[NORMAL] * len(train))
+    held = load_tables(directories, bundle.spec, None)
+    if limit is not None:
+        held = held.take(np.arange(min(limit, len(held))))
+    assert len(held) == len(y), "the baselines must see the windows the bundle saw"
+    for label in dict.fromkeys(train.labels):
+        if label not in labels:
+            labels.append(label)
+    fitted = fit_baselines(train, np.array([labels.index(x) for x in train.labels]), labels)
+    scores = fitted.score(held.take(np.flatnonzero(ran)), y[ran])
+    life_estimate = fitted.remaining_life(held)
+    if life_estimate is not None:
+        scores["gradient_boosting"].update(rul_rmse(windows[: len(held)], life, life_estimate, cap))
+    return scores
 
 
 def error_groups(

@@ -15,7 +15,7 @@ and presence, then, with a running reference, the same against the asset's own h
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -68,13 +68,18 @@ def _masked(features: Features, group: Group) -> Features:
 
 
 def explain(
-    predictor: Predictor, windows: Sequence[Window], fault: str | None = None, called: str | None = None
+    predictor: Predictor,
+    windows: Sequence[Window],
+    fault: str | None = None,
+    called: str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, object]:
     """Each group's mean drop in ``fault``'s probability over ``windows`` when it is masked, largest first.
 
     ``called``: only the windows whose verdict is that class (a false alarm among healthy windows
-    would otherwise be averaged with them); ``fault`` defaults to ``called``, else to the verdict
-    the bundle gives most often on these windows.
+    would otherwise be averaged with them); ``fault`` defaults to ``called``, else to the fault the
+    bundle calls most often on these windows (normal only when it calls no fault at all): an
+    engineer asks why a machine was flagged, not why its healthy hours looked healthy.
     """
     labels = list(predictor.bundle.labels)
     types = [w.asset_type for w in windows]
@@ -89,9 +94,14 @@ def explain(
         fault = fault or called
     if not len(verdicts):
         raise ValueError("no windows to explain" + (f": none is called {called}" if called else ""))
-    target = labels.index(fault) if fault is not None else int(np.bincount(verdicts, minlength=len(labels)).argmax())
+    counts = np.bincount(verdicts, minlength=len(labels))
+    most_called_fault = int(counts[1:].argmax()) + 1 if counts[1:].any() else 0
+    target = labels.index(fault) if fault is not None else most_called_fault
     rows = []
-    for group in groups(predictor):
+    masked_groups = groups(predictor)
+    for done, group in enumerate(masked_groups, start=1):
+        if progress is not None:
+            progress(done, len(masked_groups), "inputs masked")
         masked = predictor.probabilities(_masked(features, group), types)
         drop = base[:, target] - masked[:, target]
         flipped = masked.argmax(axis=1) != verdicts

@@ -33,16 +33,18 @@ from onnxruntime.quantization import (
     quantize_dynamic,
     quantize_static,
 )
+from torch import nn
 
 from models.features import Features
 from models.model import SLM, Exported
 from models.runtime import INPUTS, OUTPUTS, session
 
 
-def export_onnx(model: SLM, path: Path) -> Path:
-    """FP32 ONNX graph of the model with inputs (sensors, tokens) and OUTPUTS, batch axis dynamic."""
+def export_onnx(model: SLM, path: Path, wrapper: nn.Module | None = None) -> Path:
+    """FP32 ONNX graph of the model with inputs (sensors, tokens) and OUTPUTS, batch axis dynamic;
+    ``wrapper``: the module that computes OUTPUTS from the model (default: models.model.Exported)."""
     cfg = model.cfg
-    wrapper = Exported(model).eval()
+    wrapper = (wrapper or Exported(model)).eval()
     dummy = (torch.zeros(2, cfg.sensor_tokens, cfg.sensor_features), torch.ones(2, cfg.log_tokens, dtype=torch.long))
     axes = {name: {0: "batch"} for name in (*INPUTS, *OUTPUTS)}
     path.parent.mkdir(parents=True, exist_ok=True)

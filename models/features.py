@@ -423,7 +423,7 @@ class Featuriser:
 
     def running(self, stats: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """(N,) bool: the machine ran in most of the window (models.derived.running)."""
-        return running(self.spec.channels, stats, counts)
+        return running(self.spec.channels, stats, counts, self.spec.running_channel)
 
     def deviations(self, stats: np.ndarray, counts: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per window, channel and statistic: mean z over the steps with samples, and the raw mean. (N, C, 4) each.

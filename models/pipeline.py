@@ -19,16 +19,15 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from models.bundle import write_manifest
+from models.bundle import assemble, write_manifest
 from models.compress import factorise, importance, prune
 from models.config import ModelConfig
 from models.errors import TrainingError
@@ -446,22 +445,14 @@ class Pipeline:
     ) -> dict[str, Any]:
         """Assemble the bundle, evaluate it through the runtime, write metrics, report and manifest."""
         out = Path(out)
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
-        shutil.copyfile(onnx_path, out / "model.onnx")
-        (out / "tokenizer.json").write_text(p.tokenizer_json)
-        (out / "normalisation.json").write_text(json.dumps(p.normaliser.to_dict()) + "\n")
-        (out / "labels.json").write_text(json.dumps({"labels": list(p.labels)}, indent=2) + "\n")
-        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        (out / "metrics.json").write_text("{}\n")
-        write_manifest(out)
+        assemble(out, onnx_path, p.tokenizer_json, p.normaliser.to_dict(), p.labels, config)
         bundle = Bundle.load(out)
         metrics: dict[str, Any] = {"model_version": bundle.version, "stages": stages, "decisions": config["decisions"]}
+        metrics["baselines"] = p.facts.get("baselines")
         metrics["validation"] = self.stages.data["int8_static" if config["quantization"] == "static" else "int8_dynamic"]
         if holdout:
             self.echo(f"evaluating the bundle on {len(holdout)} held-out dataset(s)")
-            metrics["holdout"] = evaluate(bundle, holdout)
+            metrics["holdout"] = evaluate(bundle, holdout, baseline_dirs=[Path(d) for d in cast(list[str], p.facts["datasets"])])
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         write_report(out, bundle, metrics, config)
         write_manifest(out)

@@ -18,14 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from forewarn.contracts import NORMAL, SIMULATED_FAULTS
-from models.data import WindowTable, dataset_channels, load_tables
+from models.baselines import fit_baselines
+from models.data import WindowTable, dataset_rate, load_tables, speed_channel, window_channels
 from models.derived import COOLING, DERIVED, LAGGED_CHANNELS, derive, running
 from models.errors import TrainingError
 from models.features import Features, FeatureSpec, Featuriser, Normaliser
 from models.profiles import Profile
 from models.tokenizer import LogTokenizer, base_tokenizer_path, log_text, trim_vocabulary
 from models.train import Arrays
-from models.windowing import WindowSpec
+from models.windowing import LOG_RATE_CHANNEL, WindowSpec
 
 
 @dataclass
@@ -47,26 +48,50 @@ class Prepared:
     """Asset type -> the faults its training windows show (runtime.Bundle.fault_modes)."""
 
 
-def window_spec(prof: Profile, channels: tuple[str, ...]) -> WindowSpec:
-    step = prof.length_s / prof.steps
-    return WindowSpec(
-        channels=channels,
-        length_s=prof.length_s,
-        hop_s=prof.hop_s,
-        steps=prof.steps,
-        max_log_lines=prof.max_log_lines,
-        grace_s=step,
-        reference_s=prof.reference_s,
-        reference_average_start=prof.reference_average_start,
-        running_channel="speed_rpm" if "speed_rpm" in channels else None,
-        reference_derived=derived_names(prof) if prof.derived_reference and prof.reference_s > 0 else (),
-        lagged=tuple(c for c in LAGGED_CHANNELS if c in channels) if prof.derived and prof.lag_s > 0 else (),
-        lag_s=prof.lag_s if prof.lag_s > 0 else 900.0,
-        lag_standstill=prof.lag_standstill,
-        lag_fit=prof.lag_fit if prof.lag_s else (),
-        flatline_samples=prof.flatline_samples,
-        pump_fit=prof.pump_fit,
-    )
+def window_spec(prof: Profile, channels: tuple[str, ...], rate_hz: float | None = None, speed: str | None = None) -> WindowSpec:
+    """The profile's window, stretched to one sample per step when the data is slower than its steps.
+
+    ``rate_hz``: the fastest declared channel's rate; ``speed``: the channel declared with role "speed",
+    whose standstill leaves a window out of fault training and scoring (models.derived.running).
+    A 600 s window of 20 steps over hourly or per-cycle data would hold no complete window; the
+    stretched one keeps the profile's step count, hops one step and scales the asset reference's
+    time constant with it.
+    """
+    length, hop, reference = prof.length_s, prof.hop_s, prof.reference_s
+    step = length / prof.steps
+    if prof.window_follows_rate and rate_hz is not None and rate_hz * step < 1.0:
+        stretch = (1.0 / rate_hz) / step
+        step = 1.0 / rate_hz
+        length, hop, reference = step * prof.steps, step, reference * stretch
+    try:
+        return WindowSpec(
+            channels=channels,
+            length_s=length,
+            hop_s=hop,
+            steps=prof.steps,
+            max_log_lines=prof.max_log_lines,
+            grace_s=step,
+            reference_s=reference,
+            reference_average_start=prof.reference_average_start,
+            running_channel=speed if speed in channels else None,
+            reference_derived=derived_names(prof) if prof.derived_reference and prof.reference_s > 0 else (),
+            lagged=tuple(c for c in LAGGED_CHANNELS if c in channels) if prof.derived and prof.lag_s > 0 else (),
+            lag_s=prof.lag_s if prof.lag_s > 0 else 900.0,
+            lag_standstill=prof.lag_standstill,
+            lag_fit=prof.lag_fit if prof.lag_s else (),
+            flatline_samples=prof.flatline_samples,
+            pump_fit=prof.pump_fit,
+        )
+    except AssertionError as exc:  # a --set that makes no window (hop not a multiple of the step)
+        raise TrainingError(f"window: {exc}") from exc
+
+
+def channel_coverage(channels: Sequence[str], counts: np.ndarray) -> dict[str, float]:
+    """Per channel, the share of window steps that hold at least one sample; counts (N, steps, C)."""
+    if counts.size == 0:
+        return dict.fromkeys(channels, 0.0)
+    share = (counts > 0).mean(axis=(0, 1))
+    return {c: round(float(v), 4) for c, v in zip(channels, share, strict=True)}
 
 
 def derived_names(prof: Profile) -> tuple[str, ...]:
@@ -86,13 +111,14 @@ def label_map(seen: set[str]) -> tuple[str, ...]:
     return (NORMAL, *faults)
 
 
-def split(table: WindowTable, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+def split(table: WindowTable, fraction: float, seed: int, length_s: float = 0.0) -> tuple[np.ndarray, np.ndarray, str]:
     """Hold out whole assets, about ``fraction`` of the windows, with every fault that two or more assets share.
 
     Assets are taken in a seeded hash order: first one asset for each fault (rarest first) so
     validation measures every class it can, then more until the fraction is reached. When
     holding out whole assets would starve training of a class, fall back to the last part of
-    each asset's timeline.
+    each asset's timeline, leaving out of training the windows (of ``length_s``) that overlap
+    the first held-out one: no sample is on both sides.
     """
     keys = np.array([f"{table.sources[s]}|{a}" for s, a in zip(table.source, table.asset_ids, strict=True)])
     labels = np.array(table.labels)
@@ -113,11 +139,17 @@ def split(table: WindowTable, fraction: float, seed: int) -> tuple[np.ndarray, n
     if set(labels[~val].tolist()) == set(labels.tolist()) and 0 < val.mean() < 0.5:
         return np.flatnonzero(~val), np.flatnonzero(val), f"by asset ({len(held)} of {len(order)} assets held out)"
     val = np.zeros(len(keys), dtype=bool)
+    overlap = np.zeros(len(keys), dtype=bool)
     for key in order:
         rows = np.flatnonzero(keys == key)
         rows = rows[np.argsort(table.ends[rows])]
-        val[rows[int(len(rows) * (1 - fraction)) :]] = True
-    return np.flatnonzero(~val), np.flatnonzero(val), "by time within each asset (too few assets to hold some out)"
+        held_rows = rows[int(len(rows) * (1 - fraction)) :]
+        val[held_rows] = True
+        if len(held_rows):
+            first_start = table.ends[held_rows[0]] - length_s
+            overlap[rows[(table.ends[rows] > first_start) & ~val[rows]]] = True
+    how = "by time within each asset (too few assets to hold some out), overlapping windows left out"
+    return np.flatnonzero(~val & ~overlap), np.flatnonzero(val), how
 
 
 def _mean_std(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -256,11 +288,22 @@ def drop_references(
     return dataclasses.replace(table, reference=reference, reference_derived=reference_derived), int(chosen.sum())
 
 
-def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Callable[[str], None] = print) -> Prepared:
-    channels = dataset_channels(directories)
+def prepare(
+    directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Callable[[str], None] = print, unlabelled: bool = False
+) -> Prepared:
+    """Windows, split, normaliser, tokenizer and features of a training run.
+
+    ``unlabelled``: every window is taken as normal behaviour (fault episodes, if any, are not read)
+    and the labels are ``normal`` and ``anomaly`` (models.unlabelled).
+    """
+    channels = window_channels(directories)
     if not channels:
-        raise TrainingError("the datasets' meta.json files declare no channels")
-    spec = window_spec(prof, channels)
+        raise TrainingError("the datasets' meta.json files declare no channels and their messages hold no log records")
+    if channels == (LOG_RATE_CHANNEL,):
+        echo(f"log-only data (no channels declared): windows read the log lines per step ({LOG_RATE_CHANNEL}) and their text")
+    spec = window_spec(prof, channels, dataset_rate(directories), speed_channel(directories))
+    if spec.length_s != prof.length_s:
+        echo(f"window: {spec.steps} steps of {spec.step_s:g} s, one sample per step at the data's rate (hop {spec.hop_s:g} s)")
     feats = FeatureSpec(
         log_tokens=prof.log_tokens,
         line_tokens=prof.line_tokens,
@@ -270,20 +313,26 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
     )
     table = load_tables(directories, spec, run_dir / "cache", every=prof.train_every)
     if len(table) == 0:
-        raise TrainingError(f"no complete windows of {prof.length_s:g} s in {', '.join(map(str, directories))}")
-    seen = np.asarray((table.counts > 0).any(axis=(0, 1)))  # channels declared but never sent (e.g. a waveform) are dropped
+        raise TrainingError(f"no complete windows of {spec.length_s:g} s in {', '.join(map(str, directories))}")
+    coverage = channel_coverage(channels, table.counts)
+    echo("channel coverage (share of window steps with a sample): " + ", ".join(f"{c} {v:.0%}" for c, v in coverage.items()))
+    seen = np.array([coverage[c] > 0 for c in channels])
     if not seen.all():
+        unused = [c for c, s in zip(channels, seen, strict=True) if not s]
+        echo(f"not used: {', '.join(unused)}: declared in meta.json but no window holds a sample of them")
         table = table.select_channels(seen)
         spec = dataclasses.replace(spec, channels=tuple(c for c, s in zip(channels, seen, strict=True) if s))
         channels = spec.channels
-    labels = label_map(set(table.labels))
+    if unlabelled:
+        table = dataclasses.replace(table, labels=[NORMAL] * len(table), truths=[(NORMAL,)] * len(table))
+    labels = (NORMAL, "anomaly") if unlabelled else label_map(set(table.labels))
     if len(labels) < 2:
         raise TrainingError("the datasets hold a single class: training needs normal and faulty windows")
     echo(f"windows: {len(table):,} from {len(directories)} dataset(s), {len(channels)} channels, {len(labels)} classes")
-    train_idx, val_idx, how = split(table, prof.val_fraction, prof.seed)
+    train_idx, val_idx, how = split(table, prof.val_fraction, prof.seed, spec.length_s)
     # A stopped machine shows no fault signature: its fault windows would teach noise. Idle
     # normal windows stay, so the model learns that a stopped machine looks normal.
-    ran = running(spec.channels, table.stats, table.counts)
+    ran = running(spec.channels, table.stats, table.counts, spec.running_channel)
     labelled_normal = np.array([x == NORMAL for x in table.labels])
     idle_faults = int((~ran[train_idx] & ~labelled_normal[train_idx]).sum())
     train_idx = train_idx[ran[train_idx] | labelled_normal[train_idx]]
@@ -329,8 +378,13 @@ def prepare(directories: Sequence[Path], prof: Profile, run_dir: Path, echo: Cal
         "dropped_reference_windows": dropped,
         "class_counts": {label: int((y_train == i).sum()) for i, label in enumerate(labels)},
         "vocabulary": len(full_ids),
+        "channel_coverage": coverage,
     }
-    val_running = running(spec.channels, val_t.stats, val_t.counts)
+    val_running = running(spec.channels, val_t.stats, val_t.counts, spec.running_channel)
+    y_val = np.array([labels.index(x) for x in val_t.labels])
+    echo("baselines: logistic regression, gradient boosting, Isolation Forest on the same windows")
+    baselines = fit_baselines(table.take(train_idx), y_train, labels, prof.seed)
+    facts["baselines"] = baselines.score(val_t.take(np.flatnonzero(val_running)), y_val[val_running])
     val_truths = [[labels.index(t) for t in ts if t in labels] for ts in val_t.truths]
     return Prepared(
         spec,

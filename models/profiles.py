@@ -22,66 +22,47 @@ class Profile:
     length_s: float = 600.0
     hop_s: float = 60.0
     steps: int = 20
+    window_follows_rate: bool = True
+    """When a step of length_s/steps would hold less than one sample of the fastest declared channel
+    (hourly or per-cycle data), stretch the window to one sample per step, hop one step (prepare.window_spec)."""
     train_every: int = 2
     """Train on every n-th window of each asset (consecutive windows overlap by length - hop)."""
     max_log_lines: int = 16
     log_tokens: int = 40
     line_tokens: int = 12
-    derived: bool = True
-    """Append the derived physics features (models.derived) to every sensor token."""
+    derived: bool = False
+    """Append the derived physics features (models.derived) to every sensor token. They read channels
+    by the simulator catalogue's names (speed_rpm, current_l1_a, band_1x_mm_s, ...), so they are off by
+    default: a plant whose channels are named otherwise would get empty columns. Opt in
+    (``--set derived=true``) for data that uses those names."""
     reference_s: float = 6 * 3600.0
     """Time constant of each asset's running reference (WindowSpec.reference_s); 0: no asset-relative features."""
     reference_average_start: bool = False
     """Average the reference's first reference_s plainly before weighting it exponentially
-    (WindowSpec.reference_average_start): the first step after a standstill no longer fixes it.
-    Off by default with lag_fit; on in the shipped bundle (see cooling_turning)."""
+    (WindowSpec.reference_average_start): the first step after a standstill no longer fixes it."""
     derived_reference: bool = True
-    """Keep the derived features in the running reference too (WindowSpec.reference_derived), so their
-    drift is measured in the asset's own spread rather than the spread between machines."""
-    lag_s: float = 900.0
-    """Time constant of the lagged phase-current heating (WindowSpec.lag_s, models.lag) that the winding
-    rise is divided by (a winding's thermal lag); 0: no lagged feature."""
+    """With ``derived``: keep the derived features in the running reference too (WindowSpec.reference_derived)."""
+    lag_s: float = 0.0
+    """With ``derived``: time constant of the lagged phase-current heating (WindowSpec.lag_s, models.lag)
+    that the winding rise is divided by; 0: no lagged feature."""
     lag_standstill: float = 2.5
-    """Factor on lag_s while the machine stands still (WindowSpec.lag_standstill): without its fan a
-    motor cools slower, and a filter that forgets the heat too fast calls every restart overheating."""
+    """Factor on lag_s while the machine stands still (WindowSpec.lag_standstill)."""
     lag_fit: tuple[float, ...] = ()
-    """Further candidate winding time constants (WindowSpec.lag_fit, models.lag.FittedLag), e.g.
-    (600, 1200, 1500, 1800): each asset's heating is read through the one its own winding fits, so a
-    slow winding's restarts stop reading as overheating. Off by default: the retrain with it and
-    reference_average_start (slm-e320ef84fb70) raised held-out overheating F1 0.22 -> 0.56 but
-    lost seal leak 0.89 -> 0.18, 0.863 vs 0.904 overall; alone (slm-058f9bd3a465) it ended the
-    slow windings' false overheating but reached 0.841 (seal leak 0.22) (docs/models.md, "Tried
-    and not shipped"). On in the shipped bundle (see cooling_turning)."""
+    """Further candidate winding time constants (WindowSpec.lag_fit, models.lag.FittedLag)."""
     pump_fit: bool = False
-    """Fit each pump's own curve (a parabola in flow per speed) from its demand changes
-    (WindowSpec.pump_fit, models.curve) and read the derived feature log_pump_curve_own against it.
-    Off by default: the retrain with it, lag_fit and reference_average_start (slm-7603f60e9335)
-    reached held-out 0.899 vs 0.904 (overheating F1 0.65, seal leak 0.47 from two healthy pumps
-    called leaking; docs/models.md, "Tried and not shipped"). On in the shipped bundle (see cooling_turning)."""
+    """With ``derived``: fit each pump's own curve (WindowSpec.pump_fit, models.curve)."""
     cooling_turning: bool = False
-    """Read the three winding-cooling features only in the steps the machine turns (the derived
-    ``..._turning`` variants, models.derived._turning), so the type's healthy spread is a running
-    winding's and not a cooling-down one's: the gearbox type's rated rise 0.15 log units wide
-    instead of 3.4, and plant200 east.CV-301 (hot from its first minute) 5 spreads out instead
-    of none. The bundle slm-0bb0e481e6fa was trained with it, lag_fit, reference_average_start
-    and pump_fit (held-out macro-F1 0.919 vs 0.904, overheating F1 0.77 vs 0.22; docs/models.md,
-    "Measured"); the profiles keep all four off until a second seed confirms the recipe."""
+    """With ``derived``: read the winding-cooling features only in the steps the machine turns."""
     context_channels: tuple[str, ...] = ()
     """Channels read only through the derived features that subtract them (FeatureSpec.context), e.g.
-    ("ambient_temp_c",). Off by default. Masking the ambient flips all 44 of slm-058f9bd3a465's
-    false seal leaks on held-out north.P-103 in a cooling evening (docs/models.md, "Tried and not
-    shipped (2026-12-01, fourth)"); with it added to the shipped recipe, the FP32 distilled student
-    scores held-out macro-F1 0.956 (seal leak F1 0.99); the whole train command with it scored 0.926
-    at seed 0 and 0.966 at seed 1, the shipped bundle slm-dace5fbb3b6f (docs/models.md, "Measured").
-    Off in the profiles, like the rest of that recipe, until more seeds confirm it."""
+    ("ambient_temp_c",)."""
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""
     absorbed_reference: float = 0.2
     """Share of training fault windows whose asset reference is replaced by one that already holds
     the fault (models.prepare.absorb_references): an asset faulty before its history began. Only
-    faults visible against the type teach it (visible_z). With the pump-curve and rated-current
-    features it is in the shipped bundle (held-out macro-F1 0.904 vs 0.875; docs/models.md)."""
+    faults visible against the type teach it (visible_z)."""
     dropped_reference: float = 0.0
     """Share of training windows whose asset reference is taken away (models.prepare.drop_references):
     the first running hour of an asset, at the data's own mix of classes."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ class ModelOutput:
     evidence: Evidence
     running: bool = True
     """False when the machine stood still in most of the window: no fault can show, the verdict is the model's prior."""
+    rul_hours: float | None = None
+    """The time-to-failure head's estimate whatever the verdict (remaining useful life); None without the head."""
 
 
 class Bundle:
@@ -211,8 +213,9 @@ class Predictor:
         ttfs = np.expm1(np.clip(raw["ttf_log_hours"], 0.0, 12.0))
         anomaly = np.clip(raw["anomaly"], 0.0, 1.0)
         evidence = self._channel_evidence(z, value, types)
+        log_evidence = self._log_evidence(windows, best, probs)
         outputs = []
-        for i, window in enumerate(windows):
+        for i in range(len(windows)):
             fault = labels[best[i]]
             ttf = float(ttfs[i]) if fault != NORMAL and self.bundle.has_ttf else None
             outputs.append(
@@ -224,9 +227,10 @@ class Predictor:
                     confidence=float(probs[i, best[i]]),
                     evidence=Evidence(
                         channels=evidence[i],
-                        logs=self._log_evidence(window, raw["log_attention"][i], features.line_index[i]),
+                        logs=log_evidence[i],
                     ),
                     running=bool(ran[i]),
+                    rul_hours=float(ttfs[i]) if self.bundle.has_ttf else None,
                 )
             )
         return outputs
@@ -264,22 +268,35 @@ class Predictor:
             out.append(items)
         return out
 
-    def _log_evidence(self, window: Window, attention: np.ndarray, line_index: np.ndarray) -> list[LogEvidence]:
-        """Log lines by the share of [CLS] attention their word pieces received; attention (L,), line_index (L,)."""
-        lines = line_index >= 0
-        if not lines.any():
-            return []
-        weight = np.bincount(line_index[lines], weights=attention[lines].astype(np.float64), minlength=len(window.logs))
-        total = weight.sum()
-        if total <= 0:
-            return []
-        weight = weight / total
-        order = np.argsort(-weight, kind="stable")[: self.evidence_items]
-        return [
-            LogEvidence(ts=window.logs[i].ts, text=window.logs[i].text, weight=round(float(weight[i]), 4))
-            for i in order
-            if weight[i] > 0
-        ]
+    def _log_evidence(self, windows: Sequence[Window], best: np.ndarray, probs: np.ndarray) -> list[list[LogEvidence]]:
+        """Per window, the log lines whose removal changes its fault verdict, by how much the fault's probability falls.
+
+        A line is evidence only if the model needs it: each line of a window called faulty is taken
+        out in turn and the window scored again (one batch per call); a line whose removal leaves the
+        verdict standing is not shown, however much attention it drew. Normal verdicts show no lines.
+        """
+        out: list[list[LogEvidence]] = [[] for _ in windows]
+        variants, owners = [], []
+        for i, window in enumerate(windows):
+            if best[i] != 0 and window.logs:
+                for k in range(len(window.logs)):
+                    variants.append(replace(window, logs=window.logs[:k] + window.logs[k + 1 :]))
+                    owners.append((i, k))
+        if not variants:
+            return out
+        raw = self.run(self.featuriser(variants))
+        without = self._applicable_only(raw["probabilities"], [w.asset_type for w in variants])
+        for (i, k), p in zip(owners, without, strict=True):
+            fault = int(best[i])
+            if int(np.argmax(p)) != fault:
+                drop = float(probs[i, fault] - p[fault])
+                out[i].append(
+                    LogEvidence(ts=windows[i].logs[k].ts, text=windows[i].logs[k].text, weight=round(max(drop, 0.0), 4))
+                )
+        for items in out:
+            items.sort(key=lambda e: -e.weight)
+            del items[self.evidence_items :]
+        return out
 
 
 __all__ = ["Bundle", "BundleError", "ModelOutput", "Predictor", "default_bundle_path"]

@@ -6,7 +6,7 @@ partial checkpoint or returns the final one untouched. Batches are drawn from
 ``default_rng((seed, step))``, so a resumed run draws the same batches it would have.
 
 Losses (Output from model.SLM):
-    supervised   CE(class, weighted, smoothed) + 0.5 BCE(anomaly) + 0.5 SmoothL1(log1p ttf hours, where known)
+    supervised   CE(class, weighted, smoothed) + 0.5 BCE(anomaly) + 0.5 SmoothL1(log1p ttf hours, wherever a failure is known)
     distill      (1 - alpha) CE + alpha KL(teacher_T || student_T) T^2 + beta MSE(proj(student), teacher)
                  on the [CLS] and mean-pooled hidden states of matched layers, + the anomaly/ttf terms
 """
@@ -81,7 +81,7 @@ def class_weights(y: np.ndarray, k: int, power: float = 0.5) -> torch.Tensor:
 def supervised_terms(
     out: Output, y: torch.Tensor, ttf: torch.Tensor, weight: torch.Tensor, smoothing: float = 0.05
 ) -> dict[str, torch.Tensor]:
-    known = torch.isfinite(ttf) & (y != 0)
+    known = torch.isfinite(ttf)  # every window whose asset's failure is known, healthy ones included
     terms = {
         "ce": F.cross_entropy(out.logits, y, weight=weight, label_smoothing=smoothing),
         "anomaly": 0.5 * F.binary_cross_entropy_with_logits(out.anomaly, (y != 0).float()),

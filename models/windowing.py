@@ -12,6 +12,13 @@ whatever the sample rate, and a sample arriving out of order still lands in its 
 Window ends are aligned to multiples of ``hop_s`` in source time, so the same data gives
 the same windows (and the same prediction ids) on any gateway, in any replay. A window is
 emitted once the asset's data has passed its end by ``grace_s`` (time for late samples).
+
+A spec may list the reserved channel ``log_lines`` (LOG_RATE_CHANNEL): its value in each step is
+the number of log lines the asset wrote in that step (0 when none), and every step counts as
+covered. It lets a machine that only writes logs (HDFS blocks, a controller without telemetry)
+have windows: its log lines advance the asset's clock, its first window is the hop-aligned one
+that holds its first line, and at the end of a finite stream the window holding its last line
+is emitted too, so a session shorter than a window still gives one.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from models.history import AssetHistory
 
 STATS = ("mean", "std", "min", "max")
 """The per-step statistics of each channel, in the order of Window.stats' last axis."""
+
+LOG_RATE_CHANNEL = "log_lines"
+"""Reserved channel name: log lines per step, counted by the windower from the asset's log records."""
 
 _LEVEL_RANK = {"DEBUG": 0, "INFO": 1, "NOTICE": 2, "WARNING": 3, "ALARM": 4, "ERROR": 5, "CRITICAL": 6}
 
@@ -204,8 +214,10 @@ class AssetWindower:
         self._logs: deque[LogRecord] = deque(maxlen=max(256, 8 * spec.max_log_lines))
         self._waveforms: deque[Waveform] = deque(maxlen=8)
         self._next_end_step: int | None = None  # end (exclusive, in steps) of the next window to emit
+        self._completed: list[Window] = []  # windows cut while folding a large batch, not yet taken
         self._run_column = self._column.get(spec.running_channel) if spec.running_channel else None
         self._lag_columns = [self._column[c] for c in spec.lagged]
+        self._log_column = self._column.get(LOG_RATE_CHANNEL)
         self.history = AssetHistory(spec, rated_current_a)
         self.latest_ts = -math.inf
 
@@ -218,12 +230,12 @@ class AssetWindower:
         ts = np.asarray(message.timestamps, dtype=np.float64)  # (n,), non-decreasing by contract
         steps = np.floor(ts / self.spec.step_s).astype(np.int64)
         if self._next_end_step is None:
-            first = steps[0] + self.spec.steps
-            self._next_end_step = -(-first // self._hop_steps) * self._hop_steps  # first hop-aligned full window
+            self._start(int(steps[0]))
+        assert self._next_end_step is not None
         values = np.full((len(ts), len(self.spec.channels)), np.nan)  # (n, channels)
         for name, column in message.channels.items():
             index = self._column.get(name)
-            if index is None:
+            if index is None or index == self._log_column:  # log_lines is counted from log records, never sent
                 self.counters.unknown_channel_samples += sum(v is not None for v in column)
                 continue
             values[:, index] = np.array(column, dtype=np.float64)  # None -> nan
@@ -234,10 +246,36 @@ class AssetWindower:
             ts, steps, values = ts[keep], steps[keep], values[keep]
             if len(ts) == 0:
                 return
-        self._fold(steps, values)
-        self.latest_ts = max(self.latest_ts, float(ts[-1]))
+        self._fold_in_hops(ts, steps, values)
         if message.waveform is not None:
             self._waveforms.append(message.waveform)
+
+    def _start(self, first_step: int) -> None:
+        """Set the first window's end from the asset's first step of data."""
+        hop, steps = self._hop_steps, self.spec.steps
+        if self._log_column is None:
+            self._next_end_step = -(-(first_step + steps) // hop) * hop  # first hop-aligned full window
+            return
+        # Log lines come in bursts (a session, a restart): the first window is the last hop-aligned
+        # one that still holds the first line, so no line before it is lost.
+        end = (first_step + steps) // hop * hop
+        self._next_end_step = end if end > first_step else -(-(first_step + 1) // hop) * hop
+
+    def _fold_in_hops(self, ts: np.ndarray, steps: np.ndarray, values: np.ndarray) -> None:
+        """Fold a batch at most one hop of steps at a time, cutting the windows each hop completes.
+
+        The ring holds one hop of data beyond the window being waited for, so a batch spanning more
+        (a historian export, a backlog, a 10,000-sample message) would overwrite steps of windows
+        not yet cut. Windows completed between chunks wait in ``_completed`` for the next ready().
+        """
+        start = 0
+        while start < len(steps):
+            stop = int(np.searchsorted(steps, steps[start] + self._hop_steps, side="left"))
+            self._fold(steps[start:stop], values[start:stop])
+            self.latest_ts = max(self.latest_ts, float(ts[stop - 1]))
+            if stop < len(steps):
+                self._completed.extend(self._emit(until=self.latest_ts - self.spec.grace_s))
+            start = stop
 
     def _fold(self, steps: np.ndarray, values: np.ndarray) -> None:
         # Sorted steps: aggregate each run of equal steps at once, then add runs into their slots.
@@ -273,21 +311,48 @@ class AssetWindower:
         self._max[slot] = -np.inf
 
     def add_log(self, record: LogRecord) -> None:
-        """Keep a log line for the windows that will cover it; one older than every pending window is counted."""
+        """Keep a log line for the windows that will cover it; one older than every pending window is counted.
+
+        With LOG_RATE_CHANNEL in the spec the line is also counted in its step and advances the asset's clock.
+        """
+        step = math.floor(record.ts / self.spec.step_s)
+        if self._log_column is not None and self._next_end_step is None:
+            self._start(step)
         if self._next_end_step is not None and record.ts < self._next_end_step * self.spec.step_s - self.spec.length_s:
             self.counters.late_logs += 1
             return
+        if self._log_column is not None:
+            values = np.full((1, len(self.spec.channels)), np.nan)
+            values[0, self._log_column] = 1.0
+            self._fold_in_hops(np.array([record.ts]), np.array([step], dtype=np.int64), values)
         self._logs.append(record)
 
     # --------------------------------------------------------------- output
 
     def ready(self) -> Iterator[Window]:
         """Windows whose end the data has passed by grace_s, in time order, each exactly once."""
-        return self._emit(until=self.latest_ts - self.spec.grace_s)
+        yield from self._take_completed()
+        yield from self._emit(until=self.latest_ts - self.spec.grace_s)
 
     def flush(self) -> Iterator[Window]:
-        """At the end of a finite stream: also the windows still inside their grace period."""
-        return self._emit(until=self.latest_ts)
+        """At the end of a finite stream: also the windows still inside their grace period.
+
+        With LOG_RATE_CHANNEL in the spec, up to the first window that holds the asset's last data:
+        a log session shorter than a window still gives that window.
+        """
+        yield from self._take_completed()
+        until = self.latest_ts
+        pending = self._next_end_step
+        if self._log_column is not None and pending is not None and math.isfinite(until):
+            last = math.floor(until / self.spec.step_s)
+            if pending - self.spec.steps <= last:  # the next window still holds the last data
+                after_last = -(-(last + 1) // self._hop_steps) * self._hop_steps
+                until = max(until, max(pending, after_last) * self.spec.step_s)
+        yield from self._emit(until=until)
+
+    def _take_completed(self) -> list[Window]:
+        completed, self._completed = self._completed, []
+        return completed
 
     def _emit(self, until: float) -> Iterator[Window]:
         spec = self.spec
@@ -325,6 +390,8 @@ class AssetWindower:
         empty = count == 0
         stats = np.stack([mean, np.sqrt(var), self._min[slots], self._max[slots]], axis=-1)  # (steps, channels, 4)
         stats[empty] = np.nan
+        if self._log_column is not None:
+            count = self._log_rate(stats, count, valid[:, 0], slots)
         start, end = float((end_step - spec.steps) * spec.step_s), float(end_step * spec.step_s)
         with np.errstate(invalid="ignore", divide="ignore"):
             squares = self._sumsq[slots][:, self._lag_columns] / count[:, self._lag_columns]  # (steps, L), nan: none
@@ -350,15 +417,39 @@ class AssetWindower:
         steps = np.arange(first, stop, dtype=np.int64)
         slots = steps % self._ring
         held = self._bin[slots] == steps
-        steps, slots = steps[held], slots[held]
-        count = self._count[slots]  # (k, channels)
+        if self._log_column is None:
+            steps, slots = steps[held], slots[held]
+            count, sums, sumsqs = self._count[slots], self._sum[slots], self._sumsq[slots]  # (k, channels)
+        else:  # a step without a line is a step of 0 lines, not a step without data: fold them all
+            count = np.where(held[:, None], self._count[slots], 0)
+            sums = np.where(held[:, None], self._sum[slots], 0.0)
+            sumsqs = np.where(held[:, None], self._sumsq[slots], 0.0)
         running = self._running(slots, count)
         count = self._held_count(slots, count, running)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = self._sum[slots] / count  # (k, channels), nan where no sample
-            std = np.sqrt(np.maximum(self._sumsq[slots] / count - mean * mean, 0.0))
-            squares = self._sumsq[slots][:, self._lag_columns] / count[:, self._lag_columns]
+            mean = sums / count  # (k, channels), nan where no sample
+            std = np.sqrt(np.maximum(sumsqs / count - mean * mean, 0.0))
+            squares = sumsqs[:, self._lag_columns] / count[:, self._lag_columns]
+        if self._log_column is not None:
+            stats = np.stack([mean, std, mean, mean], axis=-1)
+            count = self._log_rate(stats, count, held, slots)
+            mean, std = stats[..., 0], stats[..., 1]
         self.history.fold(steps, mean, std, count, running, squares)
+
+    def _log_rate(self, stats: np.ndarray, count: np.ndarray, held: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """Write the log_lines column of (k, channels, 4) stats in place: lines per step, every step covered.
+
+        ``count`` (k, channels) holds the lines counted per step (0 where ``held`` is False); returns it
+        with one sample per step in that column.
+        """
+        column = self._log_column
+        assert column is not None
+        lines = np.where(held, self._count[slots, column], 0).astype(np.float64)  # (k,)
+        stats[:, column] = lines[:, None]
+        stats[:, column, 1] = 0.0
+        count = count.copy()
+        count[:, column] = 1
+        return count
 
     def _held_count(self, slots: np.ndarray, count: np.ndarray, running: np.ndarray) -> np.ndarray:
         """Samples per step and channel; a channel flatlined in a running step (stuck) counts as none (spec.flatline_samples)."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from forewarn.contracts import ChannelRole
+
 
 @dataclass(frozen=True)
 class Channel:
@@ -31,6 +33,23 @@ class Channel:
     """Standard deviation of multiplicative noise (estimation noise of vibration features)."""
     drift_per_day: float
     """Standard deviation of calibration drift accumulated per day, in the channel's unit."""
+
+    @property
+    def role(self) -> ChannelRole | None:
+        """What the channel measures, as meta.json declares it (ChannelInfo.role), from its unit."""
+        return ROLE_BY_UNIT.get(self.unit)
+
+
+ROLE_BY_UNIT: dict[str, ChannelRole] = {
+    "rpm": "speed",
+    "degC": "temperature",
+    "A": "current",
+    "mm/s": "vibration",
+    "g": "vibration",
+    "bar": "pressure",
+    "mbar": "pressure",
+    "m3/h": "flow",
+}
 
 
 CHANNELS: tuple[Channel, ...] = (

@@ -39,6 +39,11 @@ class DurationType(click.ParamType):
         return seconds
 
 
+def _count(count: int, word: str) -> str:
+    """'1 asset', '2,000 assets'."""
+    return f"{count:,} {word if count == 1 else word + 's'}"
+
+
 def _start_time(value: str | None) -> float | None:
     if value is None:
         return None
@@ -106,8 +111,8 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 @click.option("--noise", type=click.FloatRange(0, 20), help="multiplier on sensor noise")
 @click.option(
     "--phrasing",
-    type=click.Choice(["all", "train", "holdout"]),
-    help="log wordings: all, or one of two disjoint halves (train/holdout) for held-out evaluation",
+    type=click.Choice(["all", "train", "holdout", "heldout"]),
+    help="log wordings: all, one of two disjoint halves (train/holdout), or the separately written heldout set",
 )
 @click.option("--split", default="", help="--out: split name recorded in meta.json (train, val, test...)")
 @click.option("--overwrite", is_flag=True, help="--out: replace an existing dataset")
@@ -141,7 +146,11 @@ def simulate(
     seed = settings.simulator.seed if seed is None else seed
     begin = _start_time(start)
     if out_dir is not None:
+        from forewarn.dataset import MESSAGES
         from simulators.dataset_out import write_dataset
+
+        if not overwrite and (out_dir / MESSAGES).exists():
+            raise click.ClickException(f"{out_dir} already holds a dataset: add --overwrite to replace it")
 
         length = duration or settings.simulator.out_duration_s
         plant_scenario = build_scenario(settings, scenario, assets, length, noise, phrasing)
@@ -166,8 +175,9 @@ def simulate(
         click.echo(
             json.dumps(result)
             if as_json
-            else f"wrote {summary.messages:,} messages and {summary.episodes} fault episodes for {summary.assets} assets "
-            f"({summary.asset_days:.2f} asset-days) to {summary.directory} in {summary.seconds:.1f} s"
+            else f"wrote {_count(summary.messages, 'message')} and {_count(summary.episodes, 'fault episode')} for "
+            f"{_count(summary.assets, 'asset')} ({summary.asset_days:.2f} asset-days) to {summary.directory} in "
+            f"{summary.seconds:.1f} s"
         )
         return
     from simulators.plant import Plant
@@ -199,8 +209,8 @@ def simulate(
     click.echo(
         json.dumps(result)
         if as_json
-        else f"published {stats.published:,} messages ({stats.samples:,} samples, {stats.dropped} dropped) covering "
-        f"{stats.source_s:.0f} s of source time for {len(plant)} assets"
+        else f"published {_count(stats.published, 'message')} ({_count(stats.samples, 'sample')}, {stats.dropped} dropped) "
+        f"covering {stats.source_s:.0f} s of source time for {_count(len(plant), 'asset')}"
     )
 
 
@@ -231,5 +241,6 @@ def replay(directory: Path, speed: float | None, retime: bool, as_json: bool, co
     click.echo(
         json.dumps(result)
         if as_json
-        else f"replayed {stats.published:,} messages ({stats.dropped} dropped) covering {stats.source_s:.0f} s of source time"
+        else f"replayed {_count(stats.published, 'message')} ({stats.dropped} dropped) covering {stats.source_s:.0f} s "
+        "of source time"
     )

@@ -80,6 +80,19 @@ class Episodes:
     shape: np.ndarray
     repair: np.ndarray  # downtime after failure
     log_probability: np.ndarray
+    # Text-carries-weight options (simulators/textual.py); inf / -inf when unused:
+    hidden_until: np.ndarray | None = None  # physical severity held below DETECTABLE / 2 until then (a text-only fault)
+    hidden_ramp: np.ndarray | None = None  # seconds over which a hidden episode's signature catches up afterwards
+    announced: np.ndarray | None = None  # time of the first log line that announces the episode (inf: none planned)
+
+    def __post_init__(self) -> None:
+        n = len(self.asset)
+        if self.hidden_until is None:
+            self.hidden_until = np.full(n, -np.inf)
+        if self.hidden_ramp is None:
+            self.hidden_ramp = np.ones(n)
+        if self.announced is None:
+            self.announced = np.full(n, np.inf)
 
     @classmethod
     def build(cls, specs: tuple[FaultSpec, ...], asset_index: dict[str, int], start: float, default_log_p: float) -> Episodes:
@@ -125,9 +138,20 @@ class Episodes:
             return float("inf")
         return float(self.onset[e] + span * x[int(np.argmax(s >= severity))])
 
+    def sensor_detectable_at(self, e: int) -> float:
+        """When episode ``e`` first shows in the channels: its severity reaches the mode's detectability threshold
+        (for a hidden, text-only episode: once its signature is let through, see ``severities``)."""
+        p = self.time_at_severity(e, DETECTABLE[SIMULATED_FAULTS[int(self.fault[e])]])
+        assert self.hidden_until is not None and self.hidden_ramp is not None
+        if np.isfinite(self.hidden_until[e]) and p < self.hidden_until[e]:
+            return float(self.hidden_until[e] + 0.5 * self.hidden_ramp[e])
+        return p
+
     def detectable_at(self, e: int) -> float:
-        """The P point of episode ``e``: when its severity reaches the mode's detectability threshold."""
-        return self.time_at_severity(e, DETECTABLE[SIMULATED_FAULTS[int(self.fault[e])]])
+        """The P point of episode ``e``: when it first becomes detectable, in the channels or, where the scenario
+        makes logs announce faults (``simulators.textual``), by the first log line that announces it."""
+        assert self.announced is not None
+        return min(self.sensor_detectable_at(e), float(self.announced[e]))
 
     def describe(self, asset_ids: list[str]) -> list[dict[str, object]]:
         """Every episode with its initiation, P point, scheduled failure and growth curve (for meta.json)."""
@@ -138,12 +162,24 @@ class Episodes:
                 "fault": SIMULATED_FAULTS[int(self.fault[e])],
                 "initiation": round(float(self.onset[e]), 3),
                 "detectable": round(self.detectable_at(e), 3) if np.isfinite(self.detectable_at(e)) else None,
+                **self._textual(e),
                 "failure": round(float(self.failure[e]), 3) if np.isfinite(self.ttf[e]) else None,
                 "growth": codes[int(self.growth[e])],
                 "shape": round(float(self.shape[e]), 3),
             }
             for e in range(len(self))
         ]
+
+    def _textual(self, e: int) -> dict[str, object]:
+        """meta.json fields of an episode the log announces (none for scenarios without the textual options)."""
+        assert self.announced is not None and self.hidden_until is not None
+        if not np.isfinite(self.announced[e]):
+            return {}
+        return {
+            "announced": round(float(self.announced[e]), 3),
+            "sensor_detectable": round(self.sensor_detectable_at(e), 3) if np.isfinite(self.sensor_detectable_at(e)) else None,
+            "text_only_until": round(float(self.hidden_until[e]), 3) if np.isfinite(self.hidden_until[e]) else None,
+        }
 
     def severities(self, ts: np.ndarray, n_assets: int) -> np.ndarray:
         """(F, A, N) severity of every fault mode on every asset at sample times ``ts`` (A, N)."""
@@ -163,6 +199,12 @@ class Episodes:
         s = np.where(finite, s, OPEN_ENDED_CAP * s)
         alive = (t >= self.onset[live][:, None]) & (t < ends[live][:, None])
         s = np.where(alive, s, 0.0)
+        assert self.hidden_until is not None and self.hidden_ramp is not None
+        hidden = self.hidden_until[live]
+        if np.isfinite(hidden).any():  # text-only episodes: held below what the sensors show, then catching up
+            cap = np.array([0.5 * DETECTABLE[SIMULATED_FAULTS[int(f)]] for f in self.fault[live]])[:, None]
+            w = np.clip((t - hidden[:, None]) / self.hidden_ramp[live][:, None], 0.0, 1.0)
+            s = np.minimum(s, cap) * (1.0 - w) + s * w
         np.maximum.at(out, (self.fault[live], self.asset[live]), s)
         return out
 

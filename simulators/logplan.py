@@ -15,6 +15,10 @@ Four kinds of lines, so that no string on its own gives a fault away:
 - nuisance: the same kinds of lines, at random, on every asset (false CMS alerts, a drip
   "within limits", comm timeouts, sensor faults), plus trips and repairs at failures.
 
+Scenarios may switch on text that carries weight (``textual.py``): notes that announce
+faults before the sensors show them, symptom notes on healthy machines, maintenance
+entries for level steps, and misleading alarms on healthy machines.
+
 Which lines each fault, nuisance and trip can produce is data, in ``logrules.py``; the
 wording is ``logtext.py`` with the banks of ``phrases.py`` and ``templates.py``.
 """
@@ -34,10 +38,10 @@ from simulators.faults import Episodes
 from simulators.logrules import FAULT_LOGS, LEVELS, MEASURE_CHANNEL, NUISANCE, TRIP_REASONS, ChunkView
 from simulators.logtext import Renderer, record, tag_variant
 from simulators.operation import OpEvent
-from simulators.phrases import BANDS, CONFUSED_WITH, DIAGNOSES, NAMES, PROCESS_WORDS, REPAIRS, SOUNDS
+from simulators.phrases import CONFUSED_WITH, NAMES
 from simulators.scenario import AssetSpec, LogSection
 from simulators.sensors import SensorEvent
-from simulators.templates import TEMPLATES
+from simulators.textual import MISLEADING_KINDS, MaintenanceEvent
 
 DAY = 86400.0
 
@@ -55,9 +59,12 @@ class LogGenerator:
         rng: np.random.Generator,
         start: float,
         ambient_mean: np.ndarray,
+        notes: list[tuple[float, int, str]] | None = None,
     ) -> None:
         self.assets, self.site_ids, self.p, self.cfg, self.rng = assets, site_ids, params, cfg, rng
+        self.episodes = episodes
         self.r = Renderer(rng, cfg.phrasing)
+        self.banks = self.r.banks
         self.styles = [a.log_style or "generic" for a in assets]
         self._queue: list[tuple[float, int, int, str, dict[str, Any]]] = []
         self._n = 0
@@ -70,6 +77,15 @@ class LogGenerator:
                 self._push(start + rng.exponential(4 * 3600.0 / cfg.chatter), a, "status", {})
             if cfg.operators:
                 self._push(start + rng.exponential(6 * 3600.0), a, "obs_ok", {})
+        # Text that carries weight (simulators/textual.py): announcing notes and misleading alarms.
+        for ts, a, fault in notes or []:
+            self._push(ts, a, "note", {"fault": fault})
+        if cfg.misleading_alarms_per_day > 0:
+            for a in range(n):
+                self._push(start + rng.exponential(DAY / cfg.misleading_alarms_per_day), a, "misleading", {})
+        if cfg.false_notes_per_day > 0:
+            for a in range(n):
+                self._push(start + rng.exponential(DAY / cfg.false_notes_per_day), a, "false_note", {})
         self.alarms = ThresholdAlarms(assets, params, ambient_mean)
 
     # ------------------------------------------------------------------ planning
@@ -95,9 +111,18 @@ class LogGenerator:
 
     # ------------------------------------------------------------------ batch
 
-    def step(self, t1: float, view: ChunkView, op_events: list[OpEvent], sensor_events: list[SensorEvent]) -> list[LogRecord]:
+    def step(
+        self,
+        t1: float,
+        view: ChunkView,
+        op_events: list[OpEvent],
+        sensor_events: list[SensorEvent],
+        maintenance: list[MaintenanceEvent] | None = None,
+    ) -> list[LogRecord]:
         """Every log line of the batch ending at ``t1`` (unsorted)."""
         out: list[LogRecord] = []
+        for done in maintenance or []:
+            out.append(self._line(done.ts, done.asset, done.kind, "cmms", view, done.fields, level="INFO"))
         for ev in op_events:
             out.extend(self._operation(ev, view))
         for sev in sensor_events:
@@ -146,6 +171,19 @@ class LogGenerator:
         elif kind == "obs_ok":
             self._push(ts + rng.exponential(6 * 3600.0), a, "obs_ok", {})
             return [self._line(ts, a, "obs_ok", "operator", view, {})]
+        elif kind == "note":  # an announcing note: a symptom heard, seen or smelt, also at rest
+            symptom = self.r.expand(self.r.pick(self.banks.note_symptoms[data["fault"]]))
+            source = "cmms" if rng.random() < 0.25 else "operator"
+            return [self._line(ts, a, "note", source, view, {"symptom": symptom}, level="NOTICE")]
+        elif kind == "misleading":
+            self._push(ts + rng.exponential(DAY / cfg.misleading_alarms_per_day), a, "misleading", {})
+            return self._misleading(ts, a, view)
+        elif kind == "false_note":  # the same kind of note on a healthy machine: the fault is not there
+            self._push(ts + rng.exponential(DAY / cfg.false_notes_per_day), a, "false_note", {})
+            if self._has_fault(a, ts):
+                return []
+            faults = ASSET_TYPES[self.assets[a].type].faults
+            return self._scheduled(ts, a, "note", {"fault": faults[int(rng.integers(len(faults)))]}, view)
         if data.get("fault") and not view.running[a] and _needs_running(kind):
             # Nothing to measure or hear on a machine at rest: the line waits for the next run.
             tries = int(data.get("tries", 0))
@@ -197,7 +235,7 @@ class LogGenerator:
             limit = min(base * float(rng.uniform(1.3, 2.0)), value * 0.95)
             unit = "mm/s" if channel.endswith("mm_s") else str(rng.choice(["g", "gE", "g pk"]))
             fields = {
-                "band": self.r.pick(BANDS[band]),
+                "band": self.r.pick(self.banks.bands[band]),
                 "value": f"{value:.3g}",
                 "unit": unit,
                 "base": f"{base:.3g}",
@@ -210,12 +248,14 @@ class LogGenerator:
         elif kind == "cms_trend":
             fields = {"value": f"{view.value(a, 'vib_rms_velocity_mm_s', ts):.2f}", "pct": int(rng.uniform(15, 160))}
         elif kind == "cms_diag":
-            cause = fault or str(rng.choice([f for f in ASSET_TYPES[self.assets[a].type].faults if f in DIAGNOSES]))
+            diagnoses = self.banks.diagnoses
+            cause = fault or str(rng.choice([f for f in ASSET_TYPES[self.assets[a].type].faults if f in diagnoses]))
             if rng.random() < 0.3:
                 cause = str(rng.choice(CONFUSED_WITH[cause]))
-            fields = {"diag": self.r.pick(DIAGNOSES[cause]), "conf": int(rng.uniform(40, 95))}
+            fields = {"diag": self.r.pick(diagnoses[cause]), "conf": int(rng.uniform(40, 95))}
         elif kind == "obs_noise":
-            fields = {"sound": self.r.pick(SOUNDS.get(fault or "healthy", SOUNDS["healthy"]))}
+            sounds = self.banks.sounds
+            fields = {"sound": self.r.pick(sounds.get(fault or "healthy", sounds["healthy"]))}
         elif kind == "obs_hot":
             fields = {"value": int(view.value(a, "bearing_temp_c", ts) + rng.normal(0, 4))}
         elif kind in ("obs_power", "misc", "comm", "sensor_fault"):
@@ -259,7 +299,7 @@ class LogGenerator:
                     {
                         "pct": int(100 * d["to"]),
                         "from_pct": int(100 * d["from"]),
-                        "process": self.r.pick(PROCESS_WORDS[self.assets[a].type]),
+                        "process": self.r.pick(self.banks.process_words[self.assets[a].type]),
                     },
                 )
             ]
@@ -272,14 +312,17 @@ class LogGenerator:
         if ev.kind == "trip":
             reasons = TRIP_REASONS.get(d["fault"], [("trip_vib", 0.7), ("trip_temp", 0.3)])
             event = reasons[int(rng.choice(len(reasons), p=[w for _, w in reasons]))][0]
-            kind = "drive" if "drive" in TEMPLATES[event] and rng.random() < 0.4 else "controller"
+            kind = "drive" if "drive" in self.banks.templates[event] and rng.random() < 0.4 else "controller"
             return [self._line(ev.ts, a, event, kind, view, {}, level=str(rng.choice(["ALARM", "ERROR", "CRITICAL"])))]
         if ev.kind == "repaired":
             lines = [self._line(ev.ts, a, "repaired", "cmms", view, {})]
             if rng.random() < 0.6:
-                template = self.r.expand(self.r.pick(REPAIRS[d["fault"]]))
+                template = self.r.expand(self.r.pick(self.banks.repairs[d["fault"]]))
                 text = template.format(
-                    grams=int(rng.integers(5, 80)), k=int(rng.integers(1, 4)), noun=ASSET_TYPES[self.assets[a].type].noun
+                    grams=int(rng.integers(5, 80)),
+                    k=int(rng.integers(1, 4)),
+                    noun=ASSET_TYPES[self.assets[a].type].noun,
+                    wo=int(rng.integers(100000, 999999)) if "{wo}" in template else 0,
                 )
                 lines.append(
                     record(
@@ -294,6 +337,36 @@ class LogGenerator:
                 )
             return lines
         return []
+
+    def _has_fault(self, a: int, ts: float) -> bool:
+        """Whether asset ``a`` has a fault episode between initiation and the end of its repair at ``ts``."""
+        e = self.episodes
+        ends = np.where(np.isfinite(e.ttf), e.failure + e.repair, np.inf)
+        return bool(((e.asset == a) & (e.onset <= ts) & (ts < ends)).any())
+
+    def _misleading(self, ts: float, a: int, view: ChunkView) -> list[LogRecord]:
+        """An alarm-level line (or a chattering burst) with nothing wrong with the machine; skipped while it has a fault."""
+        if self._has_fault(a, ts):
+            return []
+        rng, style = self.rng, self.styles[a]
+        kind = MISLEADING_KINDS[int(rng.integers(len(MISLEADING_KINDS)))]
+        fields: dict[str, Any] = {
+            "chan": f"ZS-{int(rng.integers(100, 999))}",
+            "value": "850.0" if rng.random() < 0.7 else "-242.0",
+        }
+        steps: list[tuple[float, str]] = [(ts, "controller")]
+        if kind == "mis_limit_switch":  # chattering: on, off, on, off... within minutes
+            for k in range(1, 2 * int(rng.integers(2, 4))):
+                steps.append((steps[-1][0] + float(rng.uniform(2.0, 40.0)), "clear" if k % 2 else "controller"))
+        elif kind == "mis_rtd_failed":  # the instrument fault shows up a few minutes after the false alarm
+            steps.append((ts + float(rng.uniform(60.0, 600.0)), "clear"))
+        lines = []
+        for when, voice in steps:
+            text = self.r.template(kind, voice, style, {**self._common(a, "controller"), **fields})
+            level = "ALARM" if voice == "controller" else "INFO" if kind == "mis_limit_switch" else "WARNING"
+            code = self.r.code(style, "comm" if kind == "mis_comm_timeout" else "misc", level)
+            lines.append(record(self.site_ids[a], self.assets[a].id, when, level, self.r.source(style, "controller"), text, code))
+        return lines
 
     # ------------------------------------------------------------------ rendering
 

@@ -11,24 +11,32 @@ has one fixed string.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from forewarn.contracts import LogRecord
+from simulators import heldout as H
 from simulators.phrases import (
+    BANDS,
     CLEAR_PATTERNS,
     CMS_LEVELS,
     CMS_POINTS,
     CONDITION_ABBR,
     CONDITIONS,
+    DIAGNOSES,
     MEASURE_PATTERNS,
     MEASURES,
     OTHER_SOURCES,
+    PROCESS_WORDS,
+    REPAIRS,
     SCHNEIDER_CODES,
+    SOUNDS,
     SOURCES,
 )
 from simulators.templates import TEMPLATES
+from simulators.textual import NOTE_SYMPTOMS, TEXTUAL_TEMPLATES
 
 _ALT = re.compile(r"\[([^\[\]]*)\]")
 _SPACES = re.compile(r"\s{2,}")
@@ -124,7 +132,57 @@ def tag_variant(asset_id: str, style: str, rng: np.random.Generator) -> str:
     return tag
 
 
-PHRASING_HALVES: dict[str, int | None] = {"all": None, "train": 0, "holdout": 1}
+PHRASING_HALVES: dict[str, int | None] = {"all": None, "train": 0, "holdout": 1, "heldout": None}
+
+
+@dataclass(frozen=True)
+class Banks:
+    """Every wording a plant writes with: whole-event templates, measurement alarm parts, and word lists."""
+
+    templates: dict[str, dict[str, list[str]]]
+    measure_patterns: dict[str, list[str]]
+    clear_patterns: list[str]
+    conditions: dict[tuple[str, str], list[str]]
+    condition_abbr: dict[tuple[str, str], list[str]]
+    cms_levels: dict[str, list[str]]
+    sounds: dict[str, list[str]]
+    diagnoses: dict[str, list[str]]
+    bands: dict[str, list[str]]
+    repairs: dict[str, list[str]]
+    process_words: dict[str, list[str]]
+    note_symptoms: dict[str, list[str]]
+
+
+TRAIN_BANKS = Banks(
+    {**TEMPLATES, **TEXTUAL_TEMPLATES},
+    MEASURE_PATTERNS,
+    CLEAR_PATTERNS,
+    CONDITIONS,
+    CONDITION_ABBR,
+    CMS_LEVELS,
+    SOUNDS,
+    DIAGNOSES,
+    BANDS,
+    REPAIRS,
+    PROCESS_WORDS,
+    NOTE_SYMPTOMS,
+)
+"""The training phrase set (phrasing all / train / holdout: the last two are its two halves)."""
+HELDOUT_BANKS = Banks(
+    H.HELDOUT_TEMPLATES,
+    H.HELDOUT_MEASURE_PATTERNS,
+    H.HELDOUT_CLEAR_PATTERNS,
+    H.HELDOUT_CONDITIONS,
+    H.HELDOUT_CONDITION_ABBR,
+    H.HELDOUT_CMS_LEVELS,
+    H.HELDOUT_SOUNDS,
+    H.HELDOUT_DIAGNOSES,
+    H.HELDOUT_BANDS,
+    H.HELDOUT_REPAIRS,
+    H.HELDOUT_PROCESS_WORDS,
+    H.HELDOUT_NOTE_SYMPTOMS,
+)
+"""The separately written held-out phrase set (phrasing heldout, ``simulators/heldout.py``)."""
 
 
 class Renderer:
@@ -132,12 +190,14 @@ class Renderer:
 
     ``phrasing`` "train" or "holdout" restricts every choice of wording (templates, nouns,
     conditions, word orders, alternatives) to one of two disjoint halves of the phrase
-    banks, so a model can be evaluated on phrasings it never saw in training.
+    banks, so a model can be evaluated on phrasings it never saw in training; "heldout" uses
+    the separately written phrase set of ``heldout.py`` instead (all of it).
     """
 
     def __init__(self, rng: np.random.Generator, phrasing: str = "all") -> None:
         self.rng = rng
         self.half = PHRASING_HALVES[phrasing]
+        self.banks = HELDOUT_BANKS if phrasing == "heldout" else TRAIN_BANKS
 
     def pick(self, options: list[str]) -> str:
         """A wording choice (subject to the phrasing half)."""
@@ -161,6 +221,13 @@ class Renderer:
         if number is None or self.rng.random() < 0.25:
             return None
         severe = level in ("ALARM", "ERROR", "CRITICAL")
+        if self.banks is HELDOUT_BANKS:  # other vendors' numbering, none of the training formats
+            return {
+                "siemens": f"SM-{number:03d}{'S' if severe else 'W'}",
+                "rockwell": f"{'FLT' if severe else 'WRN'}.{number:02d}",
+                "abb": f"E{0x7000 + number * 13:04X}",
+                "schneider": f"SC{number:02d}{'F' if severe else ''}",
+            }.get(style, f"EV-{number:03d}")
         if style == "siemens":
             return f"{4000 + 10 * number + severe}" if self.rng.random() < 0.5 else f"0x{0x4A00 + 16 * number + severe:04X}"
         if style == "rockwell":
@@ -188,30 +255,31 @@ class Renderer:
 
     def template(self, event: str, kind: str, style: str, fields: dict[str, Any]) -> str:
         """A whole-template event (start, shift handover, operator note, CMS message...)."""
-        template = self.pick(TEMPLATES[event][kind])
+        template = self.pick(self.banks.templates[event][kind])
         return self.finish(self.expand(template).format_map(_Fields(fields)), style, kind)
 
     def measure(self, measure: str, level: str, kind: str, style: str, fields: dict[str, Any], clear: bool = False) -> str:
         """A measurement alarm composed from noun, condition and a word order of the style."""
-        rng, bank = self.rng, MEASURES[measure]
+        rng, bank, banks = self.rng, MEASURES[measure], self.banks
         side = str(bank["side"])
         fmt = _Fields(fields)
         fmt.update(
             N=self.expand(self.pick(list(bank["nouns"]))),
             NA=self.pick(list(bank["abbr"])),
-            C=self.pick(CONDITIONS[(side, level)]),
-            CA=self.pick(CONDITION_ABBR[(side, level)]),
+            C=self.pick(banks.conditions[(side, level)]),
+            CA=self.pick(banks.condition_abbr[(side, level)]),
             U=self.pick(list(bank["units"])),
-            LVL=self.pick(CMS_LEVELS[level]),
+            LVL=self.pick(banks.cms_levels[level]),
             PT=self.any(CMS_POINTS),
             P=f"{int(rng.integers(30, 99))}.{int(rng.integers(1, 40)):02d}",
         )
         if clear:
-            patterns = CLEAR_PATTERNS
+            patterns = banks.clear_patterns
         elif kind == "cms":
-            patterns = MEASURE_PATTERNS["cms"]
+            patterns = banks.measure_patterns["cms"]
         else:
-            patterns = MEASURE_PATTERNS.get(style, MEASURE_PATTERNS["generic"]) + MEASURE_PATTERNS["generic"][:3]
+            by_style = banks.measure_patterns
+            patterns = by_style.get(style, by_style["generic"]) + by_style["generic"][:3]
         text = self.expand(self.pick(patterns)).format_map(fmt)
         return self.finish(text, style, kind)
 

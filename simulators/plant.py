@@ -34,6 +34,7 @@ from simulators.operation import Operation
 from simulators.physics import Components, Physics
 from simulators.scenario import Scenario
 from simulators.sensors import Sensors
+from simulators.textual import Maintenance, plan_announcements
 from simulators.waveform import burst
 
 Message = Telemetry | LogRecord
@@ -87,8 +88,17 @@ class Plant:
         self._utc_offset = np.array([sites[s].utc_offset_h for s in site_ids])
         self._weather = r_misc.normal(0.0, 2.0, len(site_ids))
         asset_ambient = self._ambient_mean[self._site_index] + self.params.ambient_offset
+        # Text that carries weight (off by default): its own random stream, so other scenarios keep their bytes.
+        notes: list[tuple[float, int, str]] = []
+        self.maintenance: Maintenance | None = None
+        if scenario.logs.textual:
+            r_text = np.random.default_rng(np.random.SeedSequence([self.seed, 0xF04E, 0x7E47]))
+            notes = plan_announcements(self.episode_table, scenario.logs, r_text)
+            if scenario.logs.maintenance_per_day > 0:
+                self.maintenance = Maintenance(self.asset_types, present, scenario.logs.maintenance_per_day, r_text, self.start)
+        self.notes = notes  # the announcing notes: (time, asset index, fault)
         self.logs = LogGenerator(
-            assets, self.site_of, self.params, self.episode_table, scenario.logs, r_logs, self.start, asset_ambient
+            assets, self.site_of, self.params, self.episode_table, scenario.logs, r_logs, self.start, asset_ambient, notes
         )
         self.dt = 1.0 / scenario.sample_rate_hz
         self.samples_per_batch = max(1, round(scenario.batch_s * scenario.sample_rate_hz))
@@ -127,8 +137,9 @@ class Plant:
         severities = self.episode_table.severities(ts, len(self))
         true, components = self.physics.step(ts, op, ambient, severities, self.dt)
         measured, lost, sensor_events = self.sensors.apply(true, ts, t0, t1)
+        done = self.maintenance.apply(measured, ts, t1) if self.maintenance is not None else []
         view = ChunkView(ts=ts, values=measured, running=self.operation.running.copy(), since_start=op.since_start[:, -1])
-        lines = self.logs.step(t1, view, op.events, sensor_events)
+        lines = self.logs.step(t1, view, op.events, sensor_events, done)
         out: list[Message] = self._telemetry(ts, measured, lost, components, t0, t1)
         out.extend(self._timely(lines, t0, t1))
         out.sort(key=message_time)
@@ -220,7 +231,7 @@ class Plant:
         """The dataset description of this run: channels with rates, assets with types and rated currents, seed, time span."""
         used = {c for names in self.channel_names for c in names}
         channels = {
-            c.name: ChannelInfo(unit=c.unit, rate_hz=self.scenario.sample_rate_hz, description=c.description)
+            c.name: ChannelInfo(unit=c.unit, rate_hz=self.scenario.sample_rate_hz, description=c.description, role=c.role)
             for c in CHANNELS
             if c.name in used
         }
@@ -253,5 +264,17 @@ class Plant:
                 "units": {c: BY_NAME[c].unit for c in sorted(used)},
                 "episodes": self.episode_table.describe(self.asset_ids),
                 "label_onset": "P point: when the fault first becomes detectable (simulators.faults.DETECTABLE)",
+                **self._log_options(),
             },
         )
+
+    def _log_options(self) -> dict[str, object]:
+        """meta.json keys for non-default log wording and text-that-carries-weight options (none by default)."""
+        logs = self.scenario.logs
+        out: dict[str, object] = {}
+        if logs.phrasing != "all":
+            out["phrasing"] = logs.phrasing
+        if logs.textual:
+            keys = ("early_notes", "text_only", "maintenance_per_day", "misleading_alarms_per_day", "false_notes_per_day")
+            out["textual"] = {k: getattr(logs, k) for k in keys}
+        return out

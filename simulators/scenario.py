@@ -26,6 +26,7 @@ from simulators.assets import ASSET_TYPES
 from simulators.errors import ScenarioError
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
+MODEL_SCENARIO_DIR = Path(__file__).parent.parent / "models" / "scenarios"  # model training plants (in a checkout)
 
 _UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
@@ -90,9 +91,46 @@ class LogSection(_Section):
     fault_log_probability: float = Field(0.8, ge=0, le=1, description="chance that a fault episode gets fault-related logs")
     operators: bool = Field(True, description="operator round notes and shift handovers")
     cms: bool = Field(True, description="condition-monitoring unit messages")
-    phrasing: Literal["all", "train", "holdout"] = Field(
-        "all", description="wordings used: all, or one of two disjoint halves (train / holdout) for held-out evaluation"
+    phrasing: Literal["all", "train", "holdout", "heldout"] = Field(
+        "all",
+        description="wordings used: all, one of two disjoint halves (train / holdout) of the banks, "
+        "or heldout: a separately written phrase set (other sentences, work orders, vendor alarm styles)",
     )
+    early_notes: float = Field(
+        0.0, ge=0, le=1, description="share of fault episodes announced by technician notes before the P point"
+    )
+    text_only: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="share of fault episodes that stay below what the sensors show for a while, announced in text",
+    )
+    maintenance_per_day: float = Field(
+        0.0, ge=0, le=50, description="maintenance actions that step sensor levels (with their log entry) per asset-day"
+    )
+    misleading_alarms_per_day: float = Field(
+        0.0, ge=0, le=200, description="misleading alarm-level lines on healthy machines per asset-day"
+    )
+    false_notes_per_day: float = Field(
+        0.0, ge=0, le=50, description="symptom notes on healthy machines (a person hears what is not there) per asset-day"
+    )
+
+    @model_validator(mode="after")
+    def _shares(self) -> LogSection:
+        if self.early_notes + self.text_only > 1:
+            raise ValueError("early_notes + text_only: the two shares of fault episodes add up to more than 1")
+        return self
+
+    @property
+    def textual(self) -> bool:
+        """Whether any of the text-carries-weight phenomena is on (all are off by default)."""
+        return bool(
+            self.early_notes
+            or self.text_only
+            or self.maintenance_per_day
+            or self.misleading_alarms_per_day
+            or self.false_notes_per_day
+        )
 
 
 class Site(_Section):
@@ -293,10 +331,12 @@ def scenario_path(path_or_name: str | Path) -> Path:
     path = Path(path_or_name)
     if path.is_file():
         return path
-    shipped = SCENARIO_DIR / f"{path_or_name}.toml"
-    if isinstance(path_or_name, str) and re.match(r"^[A-Za-z0-9_\-]+$", path_or_name) and shipped.is_file():
-        return shipped
-    names = ", ".join(sorted(p.stem for p in SCENARIO_DIR.glob("*.toml")))
+    if isinstance(path_or_name, str) and re.match(r"^[A-Za-z0-9_\-]+$", path_or_name):
+        for folder in (SCENARIO_DIR, MODEL_SCENARIO_DIR):
+            shipped = folder / f"{path_or_name}.toml"
+            if shipped.is_file():
+                return shipped
+    names = ", ".join(sorted(p.stem for folder in (SCENARIO_DIR, MODEL_SCENARIO_DIR) for p in folder.glob("*.toml")))
     raise ScenarioError(f"scenario {str(path_or_name)!r} is neither a file nor a shipped scenario ({names})")
 
 

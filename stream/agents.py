@@ -1,4 +1,4 @@
-"""The worker's processing: aggregation (predictions + control -> alert changes) and the sink (alert changes -> DB, MQTT).
+"""The worker's processing: aggregation (predictions + control -> alert changes, to Kafka and MQTT) and the sink (-> DB).
 
 Aggregation is a batch route (``stream.batches``), not a Faust agent: the consumer hands
 it the predictions and control messages a fetch at a time, which is what lets one worker
@@ -37,13 +37,9 @@ def register(s: StreamApp) -> None:
 
     @app.agent(s.alerts, name=SINK_AGENT)
     async def sink(stream: Any) -> None:
-        """Write alert changes to the database (retried through outages), then publish them on MQTT."""
+        """Write alert changes to the database, retried through outages (MQTT got them from the aggregation already)."""
         async for events in stream.take_events(SINK_BATCH, SINK_WITHIN_S):
-            alerts = _decode_alerts(events)
-            await s.sink.write(alerts)
-            if s.publisher is not None:
-                for alert in alerts:
-                    s.publisher.publish(alert)
+            await s.sink.write(_decode_alerts(events))
 
     async def tick() -> None:
         """The clock of liveness, re-notify and escalation: a tick per owned partition, via the control topic."""

@@ -19,17 +19,18 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from forewarn.contracts import Alert, FaultPrediction, dead_letter, decode, encode
+from forewarn.contracts import Alert, AlertCommand, AssetCommand, FaultPrediction, dead_letter, decode, encode
 from forewarn.errors import ContractError
 from stream.batches import Record
 from stream.config import StreamSettings
-from stream.control import Command, Heartbeat, Tick, decode_control, encode_control
+from stream.control import AssetControl, Command, Heartbeat, Tick, decode_control, encode_control
+from stream.errors import DatabaseError
 from stream.liveness import apply_heartbeat, check_silence
-from stream.rules import apply_command, apply_prediction, apply_tick
+from stream.rules import adopt, apply_asset_command, apply_command, apply_late_verdict, apply_prediction, apply_tick
 from stream.state import EntityState, asset_key, gateway_key
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,13 @@ class Table(Protocol):
     data: Any
 
     def send_changelog(self, partition: int | None, key: Any, value: Any) -> Any: ...
+
+
+ActiveAlerts = Callable[[str], Awaitable[list[Alert]]]
+"""active_alerts(entity_id): the open and acknowledged alerts the database holds whose asset_id is entity_id."""
+
+StoredAlert = Callable[[str], Awaitable[Alert | None]]
+"""stored_alert(alert_id): the alert as the database holds it (None: unknown)."""
 
 
 @dataclass
@@ -72,6 +80,9 @@ class Aggregator:
         control: Sender,
         deadletter: Sender,
         component: str = "stream",
+        active_alerts: ActiveAlerts | None = None,
+        stored_alert: StoredAlert | None = None,
+        on_change: Callable[[Alert], None] | None = None,
     ) -> None:
         self.settings = settings
         self.rules = settings.stream.rules
@@ -80,6 +91,11 @@ class Aggregator:
         self.control = control
         self.deadletter = deadletter
         self.component = component
+        self.active_alerts = active_alerts
+        self.stored_alert = stored_alert
+        self.on_change = on_change
+        """Called with each alert change once it is sent to Kafka (MQTT: never waits for the database)."""
+        self.last_batch_at: float | None = None
         self.predictions_topic = settings.topics.kafka_predictions
         self.cache: dict[str, EntityState] = {}
         self.loaded: set[int] = set()
@@ -98,6 +114,33 @@ class Aggregator:
             raw = self.table.data.get(key)
             if raw is not None:
                 state = self.cache[key] = EntityState.from_bytes(raw)
+        return state
+
+    async def _fresh(
+        self, kind: str, entity_id: str, site: str, partition: int, now: float, only_with_alerts: bool = False
+    ) -> EntityState | None:
+        """A state for an entity the table does not hold, continuing the active alerts the database has for it.
+
+        That is what keeps one alert per (asset, fault) across a worker restarted with fresh
+        Kafka state. With ``only_with_alerts``, None unless the database had some.
+        """
+        state = EntityState(kind="asset" if kind == "asset" else "gateway", id=entity_id, site=site, partition=partition)
+        stored: list[Alert] = []
+        if self.active_alerts is not None:
+            try:
+                stored = await self.active_alerts(entity_id)
+            except DatabaseError as exc:  # going on may open a second alert; stalling every asset is worse
+                self.counters["adoption_failures"] += 1
+                log.warning("cannot look up stored alerts of %s (a second alert may open): %s", entity_id, exc)
+        wanted = [a for a in stored if (a.fault == "gateway_silent") == (kind == "gateway")]
+        if wanted:
+            state.site = wanted[0].site
+        adopted = adopt(state, wanted, now)
+        if adopted:
+            self.counters["alerts_adopted"] += len(adopted)
+            log.info("continuing %s stored alert(s) of %s: %s", len(adopted), entity_id, ", ".join(a.id for a in adopted))
+        elif only_with_alerts:
+            return None
         return state
 
     def _load_partition(self, partition: int) -> None:
@@ -128,9 +171,8 @@ class Aggregator:
             if prediction is None:
                 continue
             key = asset_key(prediction.asset_id)
-            state = self._state(key) or EntityState(
-                kind="asset", id=prediction.asset_id, site=prediction.site, partition=record.partition
-            )
+            state = self._state(key) or await self._fresh("asset", prediction.asset_id, prediction.site, record.partition, now)
+            assert state is not None
             state.partition = record.partition
             out.changes += apply_prediction(state, prediction, self.rules, now)
             self.cache[key] = touched[key] = state
@@ -139,6 +181,8 @@ class Aggregator:
         # effects before state: if the worker dies in between, the replay re-folds and re-sends the same revisions
         for alert in out.changes:
             out.sent(await self.alerts.send(key=alert.asset_id.encode(), value=encode(alert)))
+            if self.on_change is not None:
+                self.on_change(alert)
         for gateway_id, site in heartbeats.items():
             beat = Heartbeat(gateway_id=gateway_id, site=site, ts=now)
             out.sent(await self.control.send(key=gateway_id.encode(), value=encode_control(beat)))
@@ -149,6 +193,7 @@ class Aggregator:
         if out.changes:
             self.counters["alert_changes"] += len(out.changes)
             self.last_alert_at = now
+        self.last_batch_at = time.time()
         return out
 
     async def _decode_prediction(self, raw: bytes, record: Record, out: BatchOutput) -> FaultPrediction | None:
@@ -178,27 +223,64 @@ class Aggregator:
             return self._tick(control.partition, control.ts, touched)  # the tick's own time: a replay decides alike
         if isinstance(control, Heartbeat):
             key = gateway_key(control.gateway_id)
-            state = self._state(key) or EntityState(
-                kind="gateway", id=control.gateway_id, site=control.site, partition=record.partition
-            )
+            state = self._state(key) or await self._fresh("gateway", control.gateway_id, control.site, record.partition, now)
+            assert state is not None
             state.partition = record.partition
             self.cache[key] = touched[key] = state
             return apply_heartbeat(state, control.site, now)
-        return self._command(control, now, touched)
+        if isinstance(control, AssetControl):
+            return await self._asset_command(control.command, record.partition, now, touched)
+        return await self._command(control, record.partition, now, touched)
 
-    def _command(self, control: Command, now: float, touched: dict[str, EntityState]) -> list[Alert]:
+    async def _asset_command(
+        self, command: AssetCommand, partition: int, now: float, touched: dict[str, EntityState]
+    ) -> list[Alert]:
+        key = asset_key(command.asset_id)
+        state = self._state(key) or await self._fresh("asset", command.asset_id, "unknown", partition, now)
+        assert state is not None
+        if state.site == "unknown" and state.kind == "asset":
+            log.info("asset %s taken %s before any prediction of it", command.asset_id, command.action)
+        changes = apply_asset_command(state, command, self.rules, now)
+        self.cache[key] = touched[key] = state
+        self.counters["commands"] += 1
+        log.info("operator %s: %s %s -> %d change(s)", command.by, command.action, command.asset_id, len(changes))
+        return changes
+
+    async def _command(self, control: Command, partition: int, now: float, touched: dict[str, EntityState]) -> list[Alert]:
         command = control.command
-        for key in (asset_key(command.asset_id), gateway_key(command.asset_id)):
+        for key, kind in ((asset_key(command.asset_id), "asset"), (gateway_key(command.asset_id), "gateway")):
             state = self._state(key)
+            if state is None:  # not seen since a fresh start: the database may still hold its alert
+                state = await self._fresh(kind, command.asset_id, "unknown", partition, now, only_with_alerts=True)
+                if state is not None:
+                    self.cache[key] = state
             if state is not None and any(t.alert and t.alert.id == command.alert_id for t in state.tracks.values()):
-                changes = apply_command(state, command, now)
+                changes = apply_command(state, command, now, self.rules)
                 touched[key] = state
                 self.counters["commands"] += 1
                 log.info("operator %s: %s %s -> %d change(s)", command.by, command.action, command.alert_id, len(changes))
                 return changes
+        if command.verdict is not None and command.action == "resolve" and self.stored_alert is not None:
+            late = await self._late_verdict(command, now)
+            if late is not None:
+                return [late]
         self.counters["commands_unknown_alert"] += 1
         log.info("operator command for %s ignored: no open alert with that id on this worker", command.alert_id)
         return []
+
+    async def _late_verdict(self, command: AlertCommand, now: float) -> Alert | None:
+        """A verdict for an alert already resolved: read it from the database, publish its next revision."""
+        assert self.stored_alert is not None
+        try:
+            stored = await self.stored_alert(command.alert_id)
+        except DatabaseError as exc:
+            log.warning("cannot record the verdict on %s: %s", command.alert_id, exc)
+            return None
+        change = apply_late_verdict(stored, command, now) if stored is not None else None
+        if change is not None:
+            self.counters["commands"] += 1
+            log.info("operator %s: verdict %s on resolved %s", command.by, command.verdict, command.alert_id)
+        return change
 
     def _tick(self, partition: int, now: float, touched: dict[str, EntityState]) -> list[Alert]:
         if partition not in self.loaded:

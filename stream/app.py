@@ -12,18 +12,22 @@ payload is a dead letter, never a crashed agent (Faust's own serializers would c
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import faust
 from mode import Service
 
+from forewarn.contracts import Alert
 from stream.aggregate import Aggregator
 from stream.config import StreamSettings
 from stream.feed import AlertHub, AlertTail
+from stream.notify import Notifier
 from stream.publish import MqttAlertPublisher
 from stream.recovery import RecoveryWatchdog
 from stream.sink import AsyncSink
 from stream.store import AlertStore
+from stream.topics import TopicKeeper
 from stream.transport import QuietMonitor, StreamFaustApp
 from stream.web import FeedApi
 
@@ -60,6 +64,47 @@ def _broker_options(settings: StreamSettings) -> dict[str, Any]:
     return options
 
 
+STUCK_AFTER_TICKS = 10
+"""No batch folded for this many clock ticks (each tick is itself a message through the control topic): stuck."""
+DB_SLOW_S = 5.0
+STARTUP_GRACE_S = 60.0
+
+
+def assess(
+    now: float,
+    *,
+    started_at: float,
+    owned_partitions: int,
+    last_batch_at: float | None,
+    tick_s: float,
+    db_outage_since: float | None,
+    db_writing_since: float | None,
+) -> tuple[str, list[str]]:
+    """The worker's health from what it observes: ('ok' | 'starting' | 'idle' | 'degraded', problems).
+
+    The clock tick travels through Kafka like every other input, so a worker that owns
+    partitions and has folded no batch for several ticks is not consuming, whatever the
+    reason (broker gone, topic deleted, consumer wedged).
+    """
+    problems = []
+    if db_outage_since is not None:
+        problems.append(f"database unavailable for {now - db_outage_since:.0f} s (alert writes held and retried)")
+    elif db_writing_since is not None and now - db_writing_since > DB_SLOW_S:
+        problems.append(f"a database write has been pending for {now - db_writing_since:.0f} s")
+    stuck_after = max(10.0, STUCK_AFTER_TICKS * tick_s)
+    if owned_partitions and (last_batch_at is None or now - last_batch_at > stuck_after):
+        since = now - (last_batch_at or started_at)
+        if last_batch_at is not None or since > STARTUP_GRACE_S:
+            problems.append(f"consumer stuck: no batch folded for {since:.0f} s")
+    if problems:
+        return "degraded", problems
+    if not owned_partitions and now - started_at < STARTUP_GRACE_S:
+        return "starting", []
+    if not owned_partitions:
+        return "idle", []  # rebalancing, or more workers than partitions: a standby
+    return "ok", []
+
+
 class FeedService(Service):
     """The alert feed's web server, its Kafka tail and the MQTT publisher, started and stopped with the app."""
 
@@ -75,6 +120,7 @@ class FeedService(Service):
         s = self.stream_app
         if s.publisher is not None:
             s.publisher.start()
+        s.notifier.start()
         if not s.settings.stream.web_enabled:
             return
         await s.tail.start()
@@ -102,20 +148,25 @@ class FeedService(Service):
         await s.tail.stop()
         if s.publisher is not None:
             s.publisher.stop()
+        await s.notifier.stop()
         s.sink.close()
 
 
 class StreamApp:
     """One worker's Faust app and everything it owns, built from settings alone."""
 
-    def __init__(self, settings: StreamSettings, token: str, on_feed_started: Any = None) -> None:
+    def __init__(
+        self, settings: StreamSettings, token: str, on_feed_started: Any = None, recovery_stall_s: float | None = None
+    ) -> None:
         self.settings = settings
+        self.started_at = time.time()
         self.on_feed_started = on_feed_started
         partitions = settings.partitions
         self.app = StreamFaustApp(
             settings.stream.app_id,
             **_broker_options(settings),
             store="memory://",
+            datadir=str(settings.state_dir / "stream-data"),  # Faust's local data: under the state dir, not the cwd
             topic_partitions=partitions,
             broker_session_timeout=settings.kafka.session_timeout_s,
             broker_heartbeat_interval=max(1.0, settings.kafka.session_timeout_s / 5),
@@ -137,31 +188,79 @@ class StreamApp:
         self.control = self.app.topic(settings.stream.control_topic, partitions=partitions, **raw)
         self.deadletter = self.app.topic(t.kafka_deadletter, partitions=partitions, **raw)
         self.table = self.app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=str, value_type=bytes)
-        self.aggregator = Aggregator(settings, self.table, self.alerts, self.control, self.deadletter)
         self.sink = AsyncSink(AlertStore(settings.database_url(), settings.database.echo), settings.stream.db_retry_max_s)
+        self.publisher = MqttAlertPublisher(settings.mqtt, settings.topics) if settings.stream.mqtt_publish else None
+        self.notifier = Notifier(settings.stream.notify, settings.stream.smtp)
+        self.aggregator = Aggregator(
+            settings,
+            self.table,
+            self.alerts,
+            self.control,
+            self.deadletter,
+            active_alerts=self.sink.active_alerts,
+            stored_alert=self.sink.stored_alert,
+            on_change=self.on_change,
+        )
         self.hub = AlertHub()
         self.tail = AlertTail(settings.kafka, t.kafka_alerts, self.hub)
-        self.publisher = MqttAlertPublisher(settings.mqtt, settings.topics) if settings.stream.mqtt_publish else None
-        self.api = FeedApi(self.sink, self.hub, self.send_command, token, self.stats)
+        self.api = FeedApi(
+            self.sink,
+            self.hub,
+            self.send_command,
+            token,
+            self.stats,
+            settings.stream.command_wait_s,
+            settings.stream.api_tokens,
+            settings.stream.read_auth,
+        )
         self.feed = FeedService(self)
         self.app.add_dependency(self.feed)
-        self.watchdog = RecoveryWatchdog(self.app, settings.stream.recovery_stall_s)
-        if settings.stream.recovery_stall_s > 0:
+        self.keeper = TopicKeeper(settings.kafka, topic_names(settings), partitions, settings.stream.topic_check_s)
+        self.app.add_dependency(self.keeper)
+        stall_s = settings.stream.recovery_stall_s if recovery_stall_s is None else recovery_stall_s
+        self.watchdog = RecoveryWatchdog(self.app, stall_s or 0.0)
+        if stall_s:
             self.app.add_dependency(self.watchdog)
         from stream.agents import register
 
         register(self)
 
+    def on_change(self, alert: Alert) -> None:
+        """Each alert change this worker decided, once sent to Kafka: MQTT and notifications, never waiting for the DB."""
+        if self.publisher is not None:
+            self.publisher.publish(alert)
+        self.notifier.submit(alert)
+
     async def send_command(self, asset_id: str, value: bytes) -> None:
         await self.control.send(key=asset_id.encode(), value=value)
 
+    def _owned_partitions(self) -> int:
+        """Partitions assigned to this worker; 0 while the consumer starts or rebalances (it cannot say yet)."""
+        try:
+            return len(self.app.consumer.assignment()) if self.app.consumer is not None else 0
+        except Exception:  # Faust's consumer raises while its thread starts or rejoins
+            return 0
+
     def stats(self) -> dict[str, Any]:
-        counters = dict(self.aggregator.counters)
+        """Counters and an honest status: 'ok', 'starting', or 'degraded' with the problems named."""
+        status, problems = assess(
+            time.time(),
+            started_at=self.started_at,
+            owned_partitions=self._owned_partitions(),
+            last_batch_at=self.aggregator.last_batch_at,
+            tick_s=self.settings.stream.tick_s,
+            db_outage_since=self.sink.outage_since,
+            db_writing_since=self.sink.writing_since,
+        )
+        counters: dict[str, Any] = {"status": status, "problems": problems}
+        counters.update(self.aggregator.counters)
         counters.update(
             alerts_written=self.sink.written,
             db_retries=self.sink.retries,
             db_outage=self.sink.outage_since is not None,
             mqtt_published=self.publisher.published if self.publisher else 0,
             recoveries_ended=self.watchdog.forced,
+            topics_recreated=self.keeper.recreated,
+            **{f"notify_{k}": v for k, v in self.notifier.counters.items()},
         )
         return counters

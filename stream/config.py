@@ -23,7 +23,7 @@ Environment: ``FOREWARN_STREAM='{"web_port": 7000}'`` (one JSON object for the s
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -49,6 +49,17 @@ class RuleParams(BaseModel):
     high_ttf_hours: float = Field(24.0, ge=0, description="time to failure below which severity is at least high")
     critical_ttf_hours: float = Field(4.0, ge=0, description="time to failure below which severity is critical")
     persistent_occurrences: int = Field(20, ge=1, description="hits after which a persistent fault is one level worse")
+    on_delay_s: float = Field(
+        0.0, ge=0, description="on-delay: the fault must have been a hit, never quiet, this long (event time) before opening"
+    )
+    realarm_s: float = Field(
+        0.0, ge=0, description="re-alarm: an acknowledged alert still active this long is annunciated again (0: never)"
+    )
+    latch_critical: bool = Field(True, description="a critical alert whose condition clears stays active until resolved")
+    chatter_opens_per_hour: int = Field(
+        4, ge=1, description="an alert opening more often than this within an hour (event time) is chattering"
+    )
+    chatter_quiet_s: float = Field(600.0, ge=0, description="a chattering alert auto-resolves only after this long quiet")
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleParams:
@@ -80,6 +91,11 @@ class RuleOverride(BaseModel):
     high_ttf_hours: float | None = None
     critical_ttf_hours: float | None = None
     persistent_occurrences: int | None = None
+    on_delay_s: float | None = None
+    realarm_s: float | None = None
+    latch_critical: bool | None = None
+    chatter_opens_per_hour: int | None = None
+    chatter_quiet_s: float | None = None
 
     @property
     def specificity(self) -> int:
@@ -99,6 +115,12 @@ class RuleSettings(BaseModel):
 
     default: RuleParams = RuleParams()
     overrides: list[RuleOverride] = Field(default_factory=list)
+    symptoms: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="suppression by design: fault -> the faults that are its downstream symptoms on the same asset; "
+        "such an alert opening while its cause is open is recorded, not annunciated",
+    )
+    max_shelve_minutes: float = Field(720.0, gt=0, le=10_080, description="the longest an operator may shelve an alert")
     minor_update_s: float = Field(
         5.0,
         ge=0,
@@ -153,6 +175,70 @@ class LivenessSettings(BaseModel):
     severity: str = Field("high", pattern="^(low|medium|high|critical)$", description="severity of liveness alerts")
 
 
+class ApiToken(BaseModel):
+    """One person's (or one system's) token for the alert feed, with its role."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$", description="who holds it (recorded as 'by')")
+    token: SecretStr = Field(description="the bearer token (at least 16 characters)", min_length=16)
+    role: Literal["viewer", "operator"] = Field("viewer", description="viewer: read; operator: read and act")
+
+
+ChangeKind = Literal["opened", "escalated", "acknowledged", "resolved", "updated"]
+DEFAULT_CHANGES: tuple[ChangeKind, ...] = ("opened", "escalated")
+
+
+class NotifyRule(BaseModel):
+    """Where alert changes go (a webhook, e-mail addresses) and which: by site, severity, fault and kind of change."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", description="named in logs and payloads")
+    webhook_url: str | None = Field(None, pattern=r"^https?://", description="POST each change here (JSON)")
+    secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the X-Forewarn-Signature header")
+    email_to: list[str] = Field(default_factory=list, description="e-mail each change to these (needs stream.smtp)")
+    sites: list[str] = Field(default_factory=list, description="only these sites (empty: all)")
+    faults: list[str] = Field(default_factory=list, description="only these faults (empty: all)")
+    min_severity: Literal["low", "medium", "high", "critical"] = Field("low", description="only this severity and worse")
+    changes: list[ChangeKind] = Field(default_factory=lambda: list(DEFAULT_CHANGES), description="which kinds of change")
+    max_per_hour: int = Field(60, ge=1, description="rate limit: more notifications than this an hour are dropped")
+    retries: int = Field(4, ge=0, le=10, description="webhook retries (0.5 s, 1 s, 2 s, ... apart)")
+    digest_below: Literal["medium", "high", "critical"] | None = Field(
+        None, description="changes of alerts below this severity wait for the digest instead"
+    )
+    digest_every_s: float = Field(86_400.0, gt=0, description="how often the digest goes out (daily)")
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> NotifyRule:
+        if not self.webhook_url and not self.email_to:
+            raise ValueError(f"notification rule {self.name!r} needs a webhook_url or email_to")
+        return self
+
+    def matches(self, alert: Any, kind: str) -> bool:
+        from forewarn.contracts import SEVERITY_ORDER, Severity
+
+        return (
+            kind in self.changes
+            and (not self.sites or alert.site in self.sites)
+            and (not self.faults or alert.fault in self.faults)
+            and SEVERITY_ORDER[alert.severity] >= SEVERITY_ORDER[Severity(self.min_severity)]
+        )
+
+
+class SmtpSettings(BaseModel):
+    """The mail server notifications go through."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(description="SMTP server")
+    port: int = Field(25, ge=1, le=65535)
+    from_addr: str = Field("forewarn@localhost", description="the From: address")
+    starttls: bool = Field(False, description="upgrade the connection with STARTTLS")
+    username: str | None = None
+    password: SecretStr | None = None
+
+
 class StreamSection(BaseModel):
     """The stream worker's own settings."""
 
@@ -167,21 +253,39 @@ class StreamSection(BaseModel):
     api_token: SecretStr | None = Field(
         None, description="token for acknowledge/resolve (None: generated once into STATE_DIR/stream-api-token)"
     )
+    command_wait_s: float = Field(
+        10.0, gt=0, le=120, description="how long acknowledge/resolve wait for a worker to apply them before answering 504"
+    )
+    api_tokens: list[ApiToken] = Field(
+        default_factory=list, description="more tokens, each with a name and a role (viewer or operator)"
+    )
+    read_auth: bool = Field(
+        False, description="the feed's reads (alerts, events, KPIs) need a token too (any role); writes always need operator"
+    )
     mqtt_publish: bool = Field(True, description="publish alert changes to MQTT (retained, QoS 1)")
     tick_s: float = Field(1.0, gt=0, le=60, description="how often liveness, re-notify and escalation are checked")
     batch_size: int = Field(2000, ge=1, le=100_000, description="most messages per aggregation batch (and per fetch)")
     batch_within_s: float = Field(
         0.05, gt=0, le=5, description="longest wait after a batch before the next one goes (adds to alert latency)"
     )
+    topic_check_s: float = Field(
+        10.0, gt=0, le=3600, description="how often the worker checks that its topics exist (and re-creates lost ones)"
+    )
+    stop_deadline_s: float = Field(
+        10.0, gt=0, le=300, description="after SIGTERM/SIGINT, exit (code 3) if the clean stop has not finished by then"
+    )
     db_retry_max_s: float = Field(10.0, gt=0, description="longest pause between database retries during an outage")
-    recovery_stall_s: float = Field(
-        60.0,
+    recovery_stall_s: float | None = Field(
+        None,
         ge=0,
         description="end a changelog partition's recovery that delivered nothing this long short of the end offset "
-        "the broker reported (stream.recovery; tansu overstates it); 0: wait forever, as Faust does",
+        "the broker reported (stream.recovery; tansu overstates it); 0: wait forever, as Faust does; None: 60 s on "
+        "tansu, off on any other broker (Apache Kafka reports end offsets correctly)",
     )
     rules: RuleSettings = RuleSettings()
     liveness: LivenessSettings = LivenessSettings()
+    notify: list[NotifyRule] = Field(default_factory=list, description="notification rules (stream.notify)")
+    smtp: SmtpSettings | None = Field(None, description="the mail server for e-mail notifications")
 
 
 class StreamSettings(CommonSettings):

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from forewarn.contracts import AlertCommand, Id
+from forewarn.contracts import AlertCommand, AssetCommand, Id
 from forewarn.errors import ContractError
 
 
@@ -29,6 +29,13 @@ class Command(_Control):
 
     kind: Literal["command"] = "command"
     command: AlertCommand
+
+
+class AssetControl(_Control):
+    """An operator's AssetCommand (out of service / in service), routed to the asset's partition."""
+
+    kind: Literal["asset_command"] = "asset_command"
+    command: AssetCommand
 
 
 class Heartbeat(_Control):
@@ -48,11 +55,11 @@ class Tick(_Control):
     ts: float
 
 
-ControlMessage = Annotated[Command | Heartbeat | Tick, Field(discriminator="kind")]
-_ADAPTER: TypeAdapter[Command | Heartbeat | Tick] = TypeAdapter(ControlMessage)
+ControlMessage = Annotated[Command | AssetControl | Heartbeat | Tick, Field(discriminator="kind")]
+_ADAPTER: TypeAdapter[Command | AssetControl | Heartbeat | Tick] = TypeAdapter(ControlMessage)
 
 
-def decode_control(raw: bytes) -> Command | Heartbeat | Tick:
+def decode_control(raw: bytes) -> Command | AssetControl | Heartbeat | Tick:
     try:
         return _ADAPTER.validate_json(raw)
     except ValidationError as exc:
@@ -60,5 +67,5 @@ def decode_control(raw: bytes) -> Command | Heartbeat | Tick:
         raise ContractError(f"invalid control message: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
 
 
-def encode_control(message: Command | Heartbeat | Tick) -> bytes:
+def encode_control(message: Command | AssetControl | Heartbeat | Tick) -> bytes:
     return message.model_dump_json().encode()

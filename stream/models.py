@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, Index, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -55,6 +55,19 @@ class AlertRow(Base):
     resolved_at: Mapped[float | None] = mapped_column(Float)
     resolution: Mapped[str | None] = mapped_column(String(16))
     escalations: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    verdict: Mapped[str | None] = mapped_column(String(16), index=True)
+    verdict_fault: Mapped[str | None] = mapped_column(String(48))
+    verdict_by: Mapped[str | None] = mapped_column(String(64))
+    verdict_at: Mapped[float | None] = mapped_column(Float)
+    verdict_note: Mapped[str | None] = mapped_column(String(500))
+    operator_note: Mapped[str | None] = mapped_column(String(500))
+    suppression: Mapped[str | None] = mapped_column(String(16))
+    suppression_reason: Mapped[str | None] = mapped_column(String(500))
+    shelved_by: Mapped[str | None] = mapped_column(String(64))
+    shelved_until: Mapped[float | None] = mapped_column(Float)
+    latched: Mapped[bool] = mapped_column(Boolean, default=False)
+    chattering: Mapped[bool] = mapped_column(Boolean, default=False)
     written_at: Mapped[float] = mapped_column(Float)
     """When this worker wrote the row (latency measurements: written_at - prediction produced_at)."""
 

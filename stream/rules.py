@@ -27,14 +27,16 @@ from forewarn.contracts import (
     Alert,
     AlertCommand,
     AlertState,
+    AssetCommand,
     FaultPrediction,
     Severity,
     alert_id,
 )
 from stream.config import RuleParams, RuleSettings
-from stream.state import EntityState, FaultTrack, WindowEntry
+from stream.state import EntityState, FaultTrack, OutOfService, WindowEntry
 
 SEVERITIES: list[Severity] = list(Severity)
+HOUR = 3600.0
 
 
 def severity_for(peak_probability: float, ttf_hours: float | None, occurrences: int, params: RuleParams) -> Severity:
@@ -61,12 +63,26 @@ def hits(window: list[WindowEntry], fault: str, params: RuleParams, after: float
     return [e for e in window[-params.n :] if e.end > after and e.p(fault) >= params.threshold]
 
 
-def is_quiet(window: list[WindowEntry], fault: str, params: RuleParams, last_hit: float | None) -> bool:
-    """Hysteresis: the last m predictions are all below the clear threshold, and quiet_s has passed since the last hit."""
+def is_quiet(window: list[WindowEntry], fault: str, params: RuleParams, last_hit: float | None, chattering: bool = False) -> bool:
+    """Hysteresis (the off-delay): the last m predictions are all below the clear threshold, and quiet_s has passed
+    since the last hit (chatter_quiet_s for a chattering alert: it is damped)."""
     recent = window[-params.quiet_predictions :]
     if len(recent) < params.quiet_predictions or any(e.p(fault) >= params.clear_threshold for e in recent):
         return False
-    return last_hit is None or recent[-1].end - last_hit >= params.quiet_s
+    hold = max(params.quiet_s, params.chatter_quiet_s) if chattering else params.quiet_s
+    return last_hit is None or recent[-1].end - last_hit >= hold
+
+
+def base_suppression(state: EntityState, fault: str, rules: RuleSettings) -> tuple[str | None, str | None]:
+    """Whether a (new or returning) alert of ``fault`` is annunciated: (suppression, reason); (None, None) when it is."""
+    if state.out_of_service is not None:
+        return "out_of_service", state.out_of_service.reason
+    for cause, track in state.tracks.items():
+        cause_alert = track.alert if track.is_open and cause != fault else None
+        # a symptom of a symptom is not a cause
+        if cause_alert is not None and fault in rules.symptoms.get(cause, ()) and cause_alert.suppression != "suppressed":
+            return "suppressed", f"symptom of {cause} ({cause_alert.id})"
+    return None, None
 
 
 def publish(track: FaultTrack, now: float, **changes: object) -> Alert:
@@ -80,10 +96,19 @@ def publish(track: FaultTrack, now: float, **changes: object) -> Alert:
 
 
 def _open(
-    state: EntityState, fault: str, found: list[WindowEntry], prediction: FaultPrediction, params: RuleParams, now: float
+    state: EntityState,
+    fault: str,
+    found: list[WindowEntry],
+    prediction: FaultPrediction,
+    params: RuleParams,
+    rules: RuleSettings,
+    now: float,
 ) -> Alert:
     decider = found[-1] if found[-1].id == prediction.id else next(e for e in found if e.id == prediction.id)
     peak = max(e.p(fault) for e in found)
+    track = state.tracks.setdefault(fault, FaultTrack())
+    track.opens = [t for t in track.opens if decider.end - t < HOUR] + [decider.end]
+    suppression, reason = base_suppression(state, fault, rules)
     alert = Alert(
         id=alert_id(state.id, fault, decider.end),
         site=state.site,
@@ -104,8 +129,10 @@ def _open(
         deciding_prediction_id=decider.id,
         revision=1,
         updated_at=now,
+        suppression=suppression,
+        suppression_reason=reason,
+        chattering=len(track.opens) > params.chatter_opens_per_hour,
     )
-    track = state.tracks.setdefault(fault, FaultTrack())
     track.alert, track.last_hit, track.last_emit, track.last_escalation, track.dirty = alert, found[-1].end, now, now, False
     return alert
 
@@ -140,12 +167,18 @@ def apply_prediction(state: EntityState, prediction: FaultPrediction, rules: Rul
         params = rules.params(fault, state.asset_type)
         track = state.tracks.get(fault)
         p = entry.p(fault)
+        if newest and p >= params.threshold:
+            track = state.tracks.setdefault(fault, FaultTrack())
+            track.hit_since = entry.end if track.hit_since is None else track.hit_since
+        elif newest and track is not None and p < params.clear_threshold:
+            track.hit_since = None  # quiet again: the on-delay starts over
         if track is not None and track.is_open:
             changes += _update_open(state, fault, track, entry, newest, prediction, params, now)
         elif p >= params.threshold:
             found = hits(state.window, fault, params, after=track.rearm_after if track else 0.0)
-            if len(found) >= params.k and entry in found:
-                changes.append(_open(state, fault, found, prediction, params, now))
+            since = track.hit_since if track is not None and track.hit_since is not None else entry.end
+            if len(found) >= params.k and entry in found and entry.end - since >= params.on_delay_s:
+                changes.append(_open(state, fault, found, prediction, params, rules, now))
     changes += flush_minor(state, rules, now)
     _forget_stale_tracks(state)
     return changes
@@ -164,12 +197,18 @@ def _update_open(
     assert track.alert is not None
     alert, p = track.alert, entry.p(fault)
     if p < params.threshold:
-        return [_resolve(state, fault, now, "auto")] if is_quiet(state.window, fault, params, track.last_hit) else []
+        if not is_quiet(state.window, fault, params, track.last_hit, alert.chattering):
+            return []
+        if alert.severity is Severity.CRITICAL and params.latch_critical:
+            # latched: the condition cleared, the alert waits for an operator's resolve
+            return [] if alert.latched else [publish(track, now, latched=True)]
+        return [_resolve(state, fault, now, "auto")]
     peak = max(alert.peak_probability, p)
     update: dict[str, object] = {
         "occurrences": alert.occurrences + 1,
         "last_seen": max(alert.last_seen, entry.end),
         "peak_probability": peak,
+        "latched": False,
     }
     if newest:
         update |= {
@@ -203,24 +242,89 @@ def flush_minor(state: EntityState, rules: RuleSettings, now: float) -> list[Ale
 def _forget_stale_tracks(state: EntityState) -> None:
     """Drop closed tracks whose re-arm point fell out of the window: they can no longer matter (bounded state)."""
     oldest = state.window[0].end if state.window else 0.0
-    for fault in [f for f, t in state.tracks.items() if t.alert is None and t.rearm_after < oldest]:
-        del state.tracks[fault]
+    newest = state.newest_end
+    for fault, track in list(state.tracks.items()):
+        track.opens = [t for t in track.opens if newest - t < HOUR]
+        if track.alert is None and track.rearm_after < oldest and track.hit_since is None and not track.opens:
+            del state.tracks[fault]
 
 
-def apply_command(state: EntityState, command: AlertCommand, now: float) -> list[Alert]:
-    """An operator acknowledges or resolves an alert; each command id takes effect at most once."""
+def verdict_fields(command: AlertCommand, now: float) -> dict[str, object]:
+    """The alert fields an operator's verdict sets (none without a verdict)."""
+    if command.verdict is None:
+        return {}
+    return {
+        "verdict": command.verdict,
+        "verdict_fault": command.found_fault,
+        "verdict_by": command.by,
+        "verdict_at": now,
+        "verdict_note": command.note,
+    }
+
+
+def apply_command(state: EntityState, command: AlertCommand, now: float, rules: RuleSettings | None = None) -> list[Alert]:
+    """An operator acknowledges, resolves (with a verdict or not), shelves or unshelves an alert; each command id
+    takes effect at most once."""
     if not state.remember_command(command.id):
         return []
+    rules = rules or RuleSettings()
+    verdict = verdict_fields(command, now) | ({"operator_note": command.note} if command.note else {})
     for fault, track in state.tracks.items():
         if track.alert is None or track.alert.id != command.alert_id or not track.is_open:
             continue
+        if command.action == "shelve":
+            minutes = min(command.minutes or 0.0, rules.max_shelve_minutes)
+            shelf = {"suppression": "shelved", "suppression_reason": command.note, "shelved_by": command.by}
+            return [publish(track, now, **shelf, shelved_until=now + 60 * minutes)]
+        if command.action == "unshelve":
+            return [_unshelve(state, fault, track, rules, now)] if track.alert.suppression == "shelved" else []
         if command.action == "resolve":
-            track.alert = track.alert.model_copy(update={"acknowledged_by": track.alert.acknowledged_by or command.by})
+            update = {"acknowledged_by": track.alert.acknowledged_by or command.by, "resolved_by": command.by} | verdict
+            track.alert = track.alert.model_copy(update=update)
             return [_resolve(state, fault, now, "operator")]
         if track.alert.state is AlertState.OPEN:
             track.last_escalation = now
-            return [publish(track, now, state=AlertState.ACKNOWLEDGED, acknowledged_by=command.by, acknowledged_at=now)]
+            return [
+                publish(track, now, state=AlertState.ACKNOWLEDGED, acknowledged_by=command.by, acknowledged_at=now, **verdict)
+            ]
+        if verdict:  # acknowledged already: the verdict alone is news
+            return [publish(track, now, **verdict)]
     return []
+
+
+def _unshelve(state: EntityState, fault: str, track: FaultTrack, rules: RuleSettings, now: float) -> Alert:
+    """A shelved alert returns: annunciated again, unless its asset is out of service or it is a symptom."""
+    suppression, reason = base_suppression(state, fault, rules)
+    return publish(track, now, suppression=suppression, suppression_reason=reason, shelved_by=None, shelved_until=None)
+
+
+def apply_asset_command(state: EntityState, command: AssetCommand, rules: RuleSettings, now: float) -> list[Alert]:
+    """An asset goes out of service (its active alerts stop being annunciated, new ones open suppressed) or back."""
+    if not state.remember_command(command.id):
+        return []
+    changes = []
+    if command.action == "out_of_service":
+        state.out_of_service = OutOfService(by=command.by, since=now, reason=command.note)
+        for track in state.tracks.values():
+            if track.is_open and track.alert is not None and track.alert.suppression in (None, "suppressed"):
+                changes.append(publish(track, now, suppression="out_of_service", suppression_reason=command.note))
+        return changes
+    if state.out_of_service is None:
+        return []
+    state.out_of_service = None
+    for fault, track in state.tracks.items():
+        if track.is_open and track.alert is not None and track.alert.suppression == "out_of_service":
+            suppression, reason = base_suppression(state, fault, rules)
+            changes.append(publish(track, now, suppression=suppression, suppression_reason=reason))
+    return changes
+
+
+def apply_late_verdict(alert: Alert, command: AlertCommand, now: float) -> Alert | None:
+    """A verdict on an alert that is already resolved (the technician reported after it cleared): its next revision."""
+    if alert.state is not AlertState.RESOLVED or command.verdict is None:
+        return None
+    update = verdict_fields(command, now) | {"revision": alert.revision + 1, "updated_at": now}
+    return Alert.model_validate(alert.model_copy(update=update).model_dump())
 
 
 def apply_tick(state: EntityState, rules: RuleSettings, now: float) -> list[Alert]:
@@ -231,6 +335,17 @@ def apply_tick(state: EntityState, rules: RuleSettings, now: float) -> list[Aler
             continue
         params = rules.params(fault, state.asset_type)
         alert = track.alert
+        if alert.suppression == "shelved" and alert.shelved_until is not None and now >= alert.shelved_until:
+            track.last_escalation = now
+            changes.append(_unshelve(state, fault, track, rules, now))
+            continue
+        if alert.suppression is not None:
+            continue  # recorded, not annunciated: no re-notification, no escalation, no re-alarm
+        acked_at = alert.acknowledged_at
+        if alert.state is AlertState.ACKNOWLEDGED and params.realarm_s > 0 and acked_at and now - acked_at >= params.realarm_s:
+            track.last_escalation = now  # re-alarm: still active long after its acknowledgement, annunciated again
+            changes.append(publish(track, now, state=AlertState.OPEN))
+            continue
         if alert.state is AlertState.OPEN and now - track.last_escalation >= params.escalate_after_s:
             track.last_escalation = now
             if alert.severity is not Severity.CRITICAL:
@@ -240,6 +355,24 @@ def apply_tick(state: EntityState, rules: RuleSettings, now: float) -> list[Aler
         if alert.state is AlertState.OPEN and now - track.last_emit >= params.renotify_s:
             changes.append(publish(track, now))
     return changes + flush_minor(state, rules, now)
+
+
+def adopt(state: EntityState, alerts: list[Alert], now: float) -> list[Alert]:
+    """Continue the active alerts the database holds for an entity this worker has no state for.
+
+    A worker that starts with fresh Kafka state (a new broker, a new app id, a changelog
+    lost) against an existing database must not open a second alert for a problem that
+    is already open: it takes the stored alert over, same id, next revision. Returns the
+    alerts it adopted.
+    """
+    adopted = []
+    for alert in sorted(alerts, key=lambda a: a.updated_at):
+        track = state.tracks.get(alert.fault)
+        if alert.state is AlertState.RESOLVED or (track is not None and track.is_open):
+            continue
+        state.tracks[alert.fault] = FaultTrack(alert=alert, last_hit=alert.last_seen, last_emit=now, last_escalation=now)
+        adopted.append(alert)
+    return adopted
 
 
 def open_liveness_alert(state: EntityState, fault: str, silent_since: float, severity: Severity, now: float) -> Alert:
@@ -261,6 +394,8 @@ def open_liveness_alert(state: EntityState, fault: str, silent_since: float, sev
         last_probability=1.0,
         revision=1,
         updated_at=now,
+        suppression="out_of_service" if state.out_of_service is not None else None,
+        suppression_reason=state.out_of_service.reason if state.out_of_service is not None else None,
     )
     track = state.tracks.setdefault(fault, FaultTrack())
     track.alert, track.last_emit, track.last_escalation, track.dirty = alert, now, now, False

@@ -35,6 +35,8 @@ class AsyncSink:
         self.written = 0
         self.retries = 0
         self.outage_since: float | None = None
+        self.writing_since: float | None = None
+        """When the write in progress (with its retries) began: a database that hangs shows here before it fails."""
 
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
@@ -42,6 +44,7 @@ class AsyncSink:
     async def write(self, alerts: Sequence[Alert]) -> int:
         """Write until it succeeds (backoff up to retry_max_s); cancellation (shutdown) is the only way out."""
         delay = 0.2
+        self.writing_since = time.time()
         while True:
             try:
                 applied = await self._run(self._writer, self.store.write, list(alerts))
@@ -57,10 +60,24 @@ class AsyncSink:
                 log.warning("alert database back after %.1f s", time.time() - self.outage_since)
                 self.outage_since = None
             self.written += applied
+            self.writing_since = None
             return applied
 
     async def list_alerts(self, query: AlertQuery) -> tuple[list[dict[str, Any]], int]:
         return await self._run(self._readers, self.store.list_alerts, query)
+
+    async def active_alerts(self, entity_id: str) -> list[Alert]:
+        return await self._run(self._readers, self.store.active_alerts, entity_id)
+
+    async def stored_alert(self, alert_id: str) -> Alert | None:
+        return await self._run(self._readers, self.store.stored_alert, alert_id)
+
+    async def kpis(self, hours: float) -> dict[str, Any]:
+        from stream.kpis import compute
+
+        now = time.time()
+        openings, active = await self._run(self._readers, self.store.kpi_inputs, now - hours * 3600.0)
+        return compute(openings, active, now, hours)
 
     async def get_alert(self, alert_id: str) -> dict[str, Any] | None:
         return await self._run(self._readers, self.store.get_alert, alert_id)

@@ -60,10 +60,22 @@ class FaultTrack(BaseModel):
     """The open alert changed in minor ways (occurrences, last seen) not yet published."""
     rearm_after: float = 0.0
     """Only predictions with a window end after this count towards a new alert (after a resolution)."""
+    hit_since: float | None = None
+    """Window end of the first hit since the fault was last quiet (the on-delay counts from it)."""
+    opens: list[float] = Field(default_factory=list)
+    """Window ends at which alerts of this fault opened within the last hour (chattering)."""
 
     @property
     def is_open(self) -> bool:
         return self.alert is not None and self.alert.state is not AlertState.RESOLVED
+
+
+class OutOfService(BaseModel):
+    """Who took an asset out of service, when and why."""
+
+    by: str
+    since: float
+    reason: str | None = None
 
 
 class EntityState(BaseModel):
@@ -83,6 +95,8 @@ class EntityState(BaseModel):
     window: list[WindowEntry] = Field(default_factory=list)
     tracks: dict[str, FaultTrack] = Field(default_factory=dict)
     commands: list[str] = Field(default_factory=list)
+    out_of_service: OutOfService | None = None
+    """Set while an operator has the asset out of service: its alerts are recorded, not annunciated."""
     late: int = 0
     duplicates: int = 0
 

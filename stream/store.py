@@ -8,11 +8,13 @@ a second row or a second history entry.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,6 +26,7 @@ from stream.errors import DatabaseError
 from stream.models import AlertEventRow, AlertRow, AssetRow, Base, GatewayRow
 
 ALERT_COLUMNS = [c.name for c in AlertRow.__table__.columns]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class AlertQuery:
     site: str | None = None
     fault: str | None = None
     severity: str | None = None
+    verdict_only: bool = False
     limit: int = 100
     offset: int = 0
 
@@ -45,9 +49,43 @@ def _change(previous: dict[str, Any] | None, alert: Alert) -> str:
         return "opened" if alert.state is not AlertState.RESOLVED else "resolved"
     if previous["state"] != alert.state.value:
         return alert.state.value
+    if previous.get("verdict") != alert.verdict:
+        return "verdict"
+    if previous.get("suppression") != alert.suppression:
+        return alert.suppression or ("unshelved" if previous.get("suppression") == "shelved" else "annunciated")
+    if not previous.get("latched") and alert.latched:
+        return "latched"
     if previous["severity"] != alert.severity.value:
         return "escalated" if SEVERITY_ORDER[alert.severity] > SEVERITY_ORDER[previous["severity"]] else "updated"
     return "updated" if alert.occurrences != previous["occurrences"] else "renotified"
+
+
+def _channels(alert: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The deviating channels a revision's evidence names: value, baseline (the asset's normal) and score (sigma)."""
+    channels = (alert.get("evidence") or {}).get("channels") or []
+    return {c["channel"]: {"value": c.get("value"), "baseline": c.get("baseline"), "score": c.get("score")} for c in channels}
+
+
+def _note(change: str, alert: dict[str, Any]) -> str | None:
+    """The reason or finding given with a change, as far as the revision says."""
+    if change == "verdict":
+        return alert.get("verdict_note")
+    if change in ("acknowledged", "resolved"):
+        return alert.get("operator_note")
+    if change in ("shelved", "out_of_service", "suppressed"):
+        return alert.get("suppression_reason")
+    return None
+
+
+def _by(change: str, alert: dict[str, Any]) -> str | None:
+    """Who made a change, as far as the revision says."""
+    if change == "verdict":
+        return alert.get("verdict_by")
+    if change == "shelved":
+        return alert.get("shelved_by")
+    if change == "resolved":
+        return alert.get("resolved_by") or (alert.get("acknowledged_by") if alert.get("resolution") == "operator" else None)
+    return alert.get("acknowledged_by")
 
 
 def alert_row(alert: Alert, written_at: float) -> dict[str, Any]:
@@ -60,6 +98,11 @@ def alert_row(alert: Alert, written_at: float) -> dict[str, Any]:
 def row_to_alert(row: AlertRow) -> dict[str, Any]:
     """A row as the feed shows it: the Alert fields (plus when it was written)."""
     return {name: getattr(row, name) for name in ALERT_COLUMNS if name != "severity_rank"}
+
+
+def row_alert(row: AlertRow) -> Alert:
+    """A row back as the Alert revision it stores."""
+    return Alert.model_validate({name: getattr(row, name) for name in Alert.model_fields if name != "schema_version"})
 
 
 class AlertStore:
@@ -88,13 +131,18 @@ class AlertStore:
         try:
             with Session(self.engine) as session, session.begin():
                 ids = sorted({a.id for a in ordered})
+                columns = (
+                    AlertRow.id,
+                    AlertRow.revision,
+                    AlertRow.state,
+                    AlertRow.severity,
+                    AlertRow.occurrences,
+                    AlertRow.verdict,
+                )
                 held = {
-                    r.id: {"revision": r.revision, "state": r.state, "severity": r.severity, "occurrences": r.occurrences}
-                    for r in session.execute(
-                        select(AlertRow.id, AlertRow.revision, AlertRow.state, AlertRow.severity, AlertRow.occurrences).where(
-                            AlertRow.id.in_(ids)
-                        )
-                    )
+                    r.id: {"revision": r.revision, "state": r.state, "severity": r.severity}
+                    | {"occurrences": r.occurrences, "verdict": r.verdict}
+                    for r in session.execute(select(*columns).where(AlertRow.id.in_(ids)))
                 }
                 events, latest = [], {}
                 for alert in ordered:
@@ -118,6 +166,9 @@ class AlertStore:
                         "state": alert.state.value,
                         "severity": alert.severity.value,
                         "occurrences": alert.occurrences,
+                        "verdict": alert.verdict,
+                        "suppression": alert.suppression,
+                        "latched": alert.latched,
                     }
                     latest[alert.id] = alert
                 if not latest:
@@ -174,6 +225,8 @@ class AlertStore:
         conditions: list[Any] = []
         if query.states:
             conditions.append(AlertRow.state.in_(query.states))
+        if query.verdict_only:
+            conditions.append(AlertRow.verdict.is_not(None))
         for column, value in (
             (AlertRow.asset_id, query.asset_id),
             (AlertRow.site, query.site),
@@ -196,6 +249,34 @@ class AlertStore:
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot read alerts: {str(exc).splitlines()[0]}") from exc
 
+    def active_alerts(self, entity_id: str) -> list[Alert]:
+        """The open and acknowledged alerts of one asset (or gateway), as the wire contract has them."""
+        try:
+            with Session(self.engine) as session:
+                rows = session.scalars(
+                    select(AlertRow).where(AlertRow.asset_id == entity_id, AlertRow.state != AlertState.RESOLVED.value)
+                ).all()
+                alerts = []
+                for row in rows:
+                    try:
+                        alerts.append(row_alert(row))
+                    except ValidationError as exc:  # a row this version cannot read back: not continued, said so
+                        log.warning("stored alert %s is not a valid Alert, not continued: %s", row.id, exc)
+                return alerts
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot read the alerts of {entity_id}: {str(exc).splitlines()[0]}") from exc
+
+    def stored_alert(self, alert_id: str) -> Alert | None:
+        """One alert as the wire contract has it (None: unknown)."""
+        try:
+            with Session(self.engine) as session:
+                row = session.get(AlertRow, alert_id)
+                return row_alert(row) if row is not None else None
+        except ValidationError as exc:
+            raise DatabaseError(f"stored alert {alert_id} is not a valid Alert: {exc}") from exc
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot read alert {alert_id}: {str(exc).splitlines()[0]}") from exc
+
     def get_alert(self, alert_id: str) -> dict[str, Any] | None:
         """One alert with its history (every revision, oldest first)."""
         try:
@@ -209,12 +290,35 @@ class AlertStore:
                 result = row_to_alert(row)
                 result["history"] = [
                     {"revision": e.revision, "change": e.change, "state": e.state, "severity": e.severity, "ts": e.ts}
-                    | {"occurrences": e.alert.get("occurrences"), "by": e.alert.get("acknowledged_by")}
+                    | {"occurrences": e.alert.get("occurrences"), "by": _by(e.change, e.alert)}
+                    | {"probability": e.alert.get("last_probability")}
+                    | {"channels": _channels(e.alert)}
+                    | {"verdict": e.alert.get("verdict"), "verdict_fault": e.alert.get("verdict_fault")}
+                    | {"note": _note(e.change, e.alert)}
+                    | {"suppression": e.alert.get("suppression"), "shelved_until": e.alert.get("shelved_until")}
                     for e in events
                 ]
                 return result
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot read alert {alert_id}: {str(exc).splitlines()[0]}") from exc
+
+    def kpi_inputs(self, since: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """What the KPIs are computed from: every alert's first revision since ``since``, and the active alerts."""
+        try:
+            with Session(self.engine) as session:
+                openings = [
+                    e.alert
+                    for e in session.scalars(select(AlertEventRow).where(AlertEventRow.revision == 1, AlertEventRow.ts >= since))
+                ]
+                active = [
+                    {"id": r.id, "site": r.site, "first_seen": r.first_seen}
+                    for r in session.execute(
+                        select(AlertRow.id, AlertRow.site, AlertRow.first_seen).where(AlertRow.state != AlertState.RESOLVED.value)
+                    )
+                ]
+                return openings, active
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot read the alert history: {str(exc).splitlines()[0]}") from exc
 
     def counts(self) -> dict[str, int]:
         with Session(self.engine) as session:

@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import secrets
+import signal
+import threading
 from pathlib import Path
 
 from forewarn.localbrokers import ensure_topics
@@ -43,14 +45,45 @@ def feed_file(settings: StreamSettings) -> Path:
     return settings.state_dir / FEED_FILE
 
 
-def prepare(settings: StreamSettings) -> None:
-    """What must exist before Faust starts: the topics (with the app's partition count) and the schema."""
+def prepare(settings: StreamSettings) -> float:
+    """What must exist before Faust starts: the topics (with the app's partition count) and the schema.
+
+    Returns the recovery watchdog's stall time for this broker (``stream.recovery.effective_stall_s``).
+    """
     from stream.app import topic_names
     from stream.db import upgrade
+    from stream.recovery import effective_stall_s
 
     asyncio.run(ensure_topics(settings.kafka, topic_names(settings), settings.partitions))
     revision = upgrade(settings.database_url())
     log.info("alert database at schema revision %s", revision)
+    cluster_id = asyncio.run(_cluster_id(settings)) if settings.stream.recovery_stall_s is None else None
+    stall_s = effective_stall_s(settings.stream.recovery_stall_s, cluster_id)
+    log.info("changelog recovery watchdog: %s", f"ends a recovery stalled {stall_s:.0f} s" if stall_s else "off")
+    return stall_s
+
+
+async def _cluster_id(settings: StreamSettings) -> str | None:
+    """The broker's cluster id (tansu says 'tansu_cluster'); None when it cannot be asked."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**settings.kafka.client_options())
+    try:
+        await admin.start()
+        cluster = await admin.describe_cluster()
+        return str(cluster.get("cluster_id") or "") or None
+    except Exception as exc:  # an old broker without DescribeCluster: treat it as not tansu
+        log.info("cannot read the Kafka cluster id: %s", exc)
+        return None
+    finally:
+        await admin.close()
+
+
+def _force_exit(signame: str, deadline: float, marker: Path) -> None:
+    """The clean stop took too long (a broker or database call that does not return): exit anyway."""
+    log.error("%s: the worker did not stop within %.0f s; exiting without finishing", signame, deadline)
+    marker.unlink(missing_ok=True)
+    os._exit(3)
 
 
 def run_worker(settings: StreamSettings, loglevel: str = "info") -> None:
@@ -63,15 +96,37 @@ def run_worker(settings: StreamSettings, loglevel: str = "info") -> None:
         from forewarn.errors import ConfigError
 
         raise ConfigError("kafka.bootstrap is empty: set FOREWARN_KAFKA_BOOTSTRAP or [kafka] bootstrap")
-    prepare(settings)
+    stall_s = prepare(settings)
     marker = feed_file(settings)
 
     def announce(url: str) -> None:
         marker.write_text(json.dumps({"url": url, "pid": os.getpid()}))
 
-    stream_app = StreamApp(settings, api_token(settings), on_feed_started=announce)
-    worker = faust.Worker(stream_app.app, loglevel=loglevel, override_logging=False, quiet=True)
+    class StreamWorker(faust.Worker):
+        """Faust's worker, ended within ``stop_deadline_s`` of SIGTERM/SIGINT whatever it is waiting for."""
+
+        def install_signal_handlers(self) -> None:
+            super().install_signal_handlers()
+            self.loop.add_signal_handler(signal.SIGTERM, self._stop_with_deadline, signal.SIGTERM)
+            self.loop.add_signal_handler(signal.SIGINT, self._stop_with_deadline, signal.SIGINT)
+
+        def _stop_with_deadline(self, signum: signal.Signals) -> None:
+            deadline = settings.stream.stop_deadline_s
+            timer = threading.Timer(deadline, _force_exit, (signum.name, deadline, marker))
+            timer.daemon = True
+            timer.start()
+            (self._on_sigterm if signum is signal.SIGTERM else self._on_sigint)()
+
+    stream_app = StreamApp(settings, api_token(settings), on_feed_started=announce, recovery_stall_s=stall_s)
+    worker = StreamWorker(stream_app.app, loglevel=loglevel, override_logging=False, quiet=True)
+    worker.spinner = None  # Faust's spinner writes terminal escape codes (cursor hide/show) even into a log file
     try:
         worker.execute_from_commandline()
     finally:
         marker.unlink(missing_ok=True)
+        if stream_app.sink.writing_since is not None:
+            # a database call that does not return would hold the interpreter's exit (it joins the writer thread);
+            # the changes it held are in Kafka, uncommitted: the next start writes them
+            log.warning("stopped with an alert write still pending on the database; it is redone at the next start")
+            logging.shutdown()
+            os._exit(0)

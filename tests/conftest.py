@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +33,75 @@ def mqtt_url() -> str:
     if not port_open(*MOSQUITTO):
         pytest.fail("Mosquitto is not running on 127.0.0.1:1883: run scripts/services (or see ../shared/SERVICES.md)")
     return f"mqtt://{MOSQUITTO[0]}:{MOSQUITTO[1]}"
+
+
+class RetainedWatcher:
+    """Notes the retained messages tests leave on the shared Mosquitto, so the session can remove them.
+
+    Watches alerts (``forewarn-test-*/alerts/...``, ``forewarn/alerts/...``) and gateway
+    statuses (``forewarn/gateways/<id>/status``) with MQTT 5's retain-as-published, so a live
+    publish shows whether it was retained. A gateway status counts only if published during
+    the session; an alert under ``forewarn-test-*`` always does (its name says it is a test's).
+    """
+
+    FILTERS = ("+/alerts/#", "forewarn/gateways/+/status")
+
+    def __init__(self, host: str, port: int) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+
+        self.host, self.port = host, port
+        self.topics: set[str] = set()
+        self._lock = threading.Lock()
+        self._since = float("inf")  # what arrives with the SUBACK was there before the session
+        subscribed = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"forewarn-test-retained-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+        )
+        options = SubscribeOptions(qos=1, retainAsPublished=True)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(f, options) for f in self.FILTERS])
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        self.client.connect(host, port)
+        self.client.loop_start()
+        subscribed.wait(5)
+        time.sleep(0.3)  # the retained messages follow the SUBACK at once
+        self._since = time.monotonic()
+
+    def _on_message(self, client: object, userdata: object, message: object) -> None:
+        topic, retained, payload = message.topic, message.retain, message.payload  # type: ignore[attr-defined]
+        ours = topic.startswith("forewarn-test-") or time.monotonic() >= self._since
+        if retained and ours:
+            with self._lock:
+                if payload:
+                    self.topics.add(topic)
+                else:
+                    self.topics.discard(topic)  # already cleared by the test
+
+    def clear(self) -> None:
+        """Stop watching and delete every retained message noted."""
+        self.client.unsubscribe(list(self.FILTERS))
+        with self._lock:
+            topics = sorted(self.topics)
+        infos = [self.client.publish(topic, b"", qos=1, retain=True) for topic in topics]
+        for info in infos:
+            info.wait_for_publish(5)
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _retained_messages_removed() -> Iterator[None]:
+    """The suite leaves no retained alert or gateway status on the machine's Mosquitto."""
+    if not port_open(*MOSQUITTO, timeout=0.2):
+        yield
+        return
+    watcher = RetainedWatcher(*MOSQUITTO)
+    try:
+        yield
+    finally:
+        watcher.clear()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""A user runs `forewarn demo`: it prints a JSON summary, exits 0, and leaves no process behind, also on Ctrl-C."""
+"""A user runs `forewarn demo` again into one state directory: it starts clean, prints a JSON summary, exits 0, leaves
+no process and no retained MQTT message behind, also on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -29,8 +30,37 @@ def _assert_nothing_left(run_id: str) -> None:
     assert processes_with_marker(RUN_MARKER, run_id) == [], "processes outlived the demo"
 
 
+def _retained(mqtt_url: str, topic_filter: str) -> list[str]:
+    """Topics holding a retained message under a filter (what a later subscriber would be told)."""
+    import paho.mqtt.client as mqtt
+
+    from forewarn.settings import MqttSettings
+
+    broker, found, subscribed = MqttSettings(url=mqtt_url), [], []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda c, u, m: found.append(m.topic) if m.retain and m.payload else None
+    client.on_subscribe = lambda *args: subscribed.append(True)
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic_filter)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + 5
+        while not subscribed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # retained messages follow the SUBACK at once
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return found
+
+
 def test_demo_json_summary_and_clean_exit(tmp_path: Path, mqtt_url: str) -> None:
     run_id = uuid.uuid4().hex
+    # what an earlier demo left: its database (here unreadable: a clean start must not even open it) and logs
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "forewarn.db").write_bytes(b"an earlier run's alerts")
+    (tmp_path / "logs" / "edge.log").write_text("earlier run\n")
+    (tmp_path / "demo.json").write_text(json.dumps({"namespace": "0ldrun00", "mqtt": mqtt_url}))
     done = subprocess.run(
         [sys.executable, "-m", "forewarn.cli", "demo", "--duration", "45", "--json", "--state-dir", str(tmp_path)],
         env=_env(run_id),
@@ -45,6 +75,11 @@ def test_demo_json_summary_and_clean_exit(tmp_path: Path, mqtt_url: str) -> None
     assert summary["predictions"] > 0, done.stderr.decode()[-3000:]
     assert summary["db_alerts"] == summary["alerts"]
     assert (tmp_path / "forewarn.db").is_file()
+    assert summary["continued"] is False and "starting clean" in done.stderr.decode()
+    assert "earlier run" not in (tmp_path / "logs" / "edge.log").read_text()
+    namespace = summary["mqtt_namespace"]
+    assert namespace.startswith("forewarn/demo-") and namespace != "forewarn/demo-0ldrun00"
+    assert _retained(mqtt_url, f"{namespace}/#") == [], "the demo left retained messages on the broker"
     _assert_nothing_left(run_id)
 
 

@@ -57,11 +57,55 @@ def test_score_refuses_a_tampered_bundle_with_a_message(dataset: Path, tmp_path:
     assert not (tmp_path / "o.jsonl").exists()
 
 
-def test_score_names_the_bad_line_of_a_dataset(tmp_path: Path, dataset: Path) -> None:
-    with (dataset / "messages.jsonl").open("ab") as fh:
-        fh.write(b'{"kind": "telemetry", "site": "p1"}\n')
+def test_score_skips_and_reports_the_bad_lines_of_a_dataset_or_aborts_with_strict(tmp_path: Path, dataset: Path) -> None:
+    runner = CliRunner()
+    clean = runner.invoke(main, ["edge", "score", str(dataset), "--out", str(tmp_path / "clean.jsonl"), "--json"])
+    lines = (dataset / "messages.jsonl").read_bytes().splitlines(keepends=True)
+    lines.insert(10, b'{"kind": "telemetry", "site": "p1"}\n')  # line 11: a contract violation
+    lines.insert(20, lines[30][: len(lines[30]) // 2] + b"\n")  # line 21: a line cut short by a crash
+    (dataset / "messages.jsonl").write_bytes(b"".join(lines))
+
+    result = runner.invoke(main, ["edge", "score", str(dataset), "--out", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "skipped 2 bad lines of messages.jsonl: line 11: " in result.stdout and "; line 21: " in result.stdout
+    assert result.stdout.startswith("scored ") and "{" not in result.stdout, "a summary for people, not a dict"
+    summary = json.loads(
+        runner.invoke(main, ["edge", "score", str(dataset), "--out", str(tmp_path / "j.jsonl"), "--json"]).stdout
+    )
+    assert summary["bad_lines"] == 2 and [e["line"] for e in summary["bad_line_examples"]] == [11, 21]
+    assert summary["windows"] == json.loads(clean.stdout)["windows"], "every good line still scored"
+
+    strict = runner.invoke(main, ["edge", "score", str(dataset), "--out", str(tmp_path / "s.jsonl"), "--strict"])
+    assert strict.exit_code == 1 and "messages.jsonl:11:" in strict.output and "Traceback" not in strict.output
+    assert not (tmp_path / "s.jsonl").exists()
+
+
+def test_score_reports_progress_on_stderr(tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge_agent import cli
+
+    monkeypatch.setattr(cli._Progress, "EVERY_S", 0.0)
     result = CliRunner().invoke(main, ["edge", "score", str(dataset), "--out", str(tmp_path / "o.jsonl")])
-    assert result.exit_code == 1 and "messages.jsonl:" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 0 and "edge score: 100% of messages.jsonl read" in result.stderr
+
+
+def test_run_takes_state_dir_and_log_level_flags_above_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge_agent import cli
+
+    seen = []
+
+    async def serve(settings: object) -> None:
+        seen.append(settings)
+
+    monkeypatch.setattr(cli, "_serve", serve)
+    monkeypatch.setattr(cli, "setup_logging", lambda logging: None)
+    config = tmp_path / "edge.toml"
+    config.write_text('state_dir = "/from/file"\n[logging]\nlevel = "ERROR"\nformat = "json"\n')
+    env = {"FOREWARN_STATE_DIR": "/from/env"}
+    flags = ["edge", "run", "--config", str(config), "--state-dir", str(tmp_path / "s"), "--log-level", "debug"]
+    result = CliRunner().invoke(main, flags, env=env)
+    assert result.exit_code == 0, result.output
+    (settings,) = seen
+    assert settings.state_dir == tmp_path / "s" and settings.logging.level == "DEBUG" and settings.logging.format == "json"
 
 
 def test_run_refuses_a_broken_config_file(tmp_path: Path) -> None:

@@ -73,3 +73,14 @@ def test_the_operators_guide_documents_every_edge_field() -> None:
     guide = (EXAMPLE.parents[1] / "docs" / "edge.md").read_text()
     for name in EdgeSection.model_fields:
         assert f"| `{name}` |" in guide, f"edge.{name} is missing from docs/edge.md"
+
+
+def test_the_example_file_listens_to_the_site_the_simulator_plays(monkeypatch: pytest.MonkeyPatch) -> None:
+    from simulators.config import SimulatorSettings
+    from simulators.scenario import load_scenario
+
+    for key in [k for k in os.environ if k.startswith("FOREWARN_")]:
+        monkeypatch.delenv(key)
+    gateway = load_settings(EdgeSettings, EXAMPLE)
+    played = load_scenario(load_settings(SimulatorSettings, None).simulator.scenario)
+    assert [site.id for site in played.sites] == [gateway.site], "edge run --config EXAMPLE beside simulate scores nothing"

@@ -320,3 +320,30 @@ def test_a_bundle_dropped_in_place_is_hot_reloaded_only_once_verified(
     finally:
         publisher.close()
         reader.close()
+
+
+def test_a_gateway_that_scores_nothing_says_so_in_its_log_and_status(
+    tmp_path: Path, mqtt_url: str, unique: str, agents: list[Agent]
+) -> None:
+    agent = Agent(tmp_path, mqtt_url, "", unique, input_quiet_s=1)
+    agents.append(agent)
+    status_topic = f"forewarn/gateways/{agent.gateway}/status"
+    listener = Listener(mqtt_url, status_topic)
+    publisher = Publisher(mqtt_url)
+    try:
+        agent.start()
+
+        def warning() -> str:
+            status = listener.status(status_topic)
+            return (status.warning or "") if status is not None else ""
+
+        agent.wait(lambda: warning().startswith("nothing received on"), 10, "a 'nothing received' status")
+        assert f"forewarn/{agent.site}/+/telemetry" in warning()
+        publisher.raw(f"forewarn/{agent.site}/a1/telemetry", b'{"kind": "telemetry", "hostile": true}')
+        agent.wait(lambda: "none placed" in warning(), 10, "a 'none placed' status")
+        assert "invalid 1" in warning()
+        log = agent.log.read_text()
+        assert "scoring nothing: nothing received on" in log and "scoring nothing: 1 message received" in log
+    finally:
+        publisher.close()
+        listener.close()

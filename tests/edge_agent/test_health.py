@@ -63,3 +63,27 @@ def test_metrics_are_served_over_http_with_the_stages_levels() -> None:
         'forewarn_edge_window_latency_seconds_bucket{le="0.005"} 1.0',
     ):
         assert line in text
+
+
+def test_a_gateway_that_places_nothing_says_why_once_and_says_when_it_recovers() -> None:
+    from edge_agent.health import InputWatch
+
+    now = [0.0]
+    watch = InputWatch(60, ["forewarn/plant1/+/telemetry", "forewarn/plant1/+/log"], clock=lambda: now[0])
+    now[0] = 59.0
+    assert watch.check() is None and watch.warning is None
+    now[0] = 61.0
+    line = watch.check()
+    assert line is not None and line.startswith("nothing received on forewarn/plant1/+/telemetry and forewarn/plant1/+/log")
+    assert "site" in line and watch.warning == line
+    now[0] = 70.0
+    assert watch.check() is None, "said once, not at every check"
+    for _ in range(3):
+        watch.refused("asset_mismatch")
+    watch.saw(received=3, placed=0)
+    line = watch.check()
+    assert line is not None and "3 messages received" in line and "none placed" in line and "asset_mismatch 3" in line
+    watch.saw(received=1, placed=1)
+    assert watch.check() == "messages are placed in windows again: scoring resumed" and watch.warning is None
+    status = Health("gw1", "p1", "t", 30, lambda: Vitals("slm-abc", 0, 0, 0, True, warning="nothing received"))
+    assert decode(status.birth(), GatewayStatus).warning == "nothing received"

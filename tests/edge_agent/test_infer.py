@@ -32,7 +32,9 @@ def test_predictions_carry_the_window_the_model_and_the_evidence(bundle: Path, w
         assert p.model_version == scorer.version and p.fault in p.probabilities
         assert p.produced_at == window.end and p.latency_ms == 0.0, "deterministic clock"
     assert any(p.evidence.channels for p in scored.predictions)
-    assert any(p.evidence.logs for p in scored.predictions), "the window's log lines weigh in"
+    for window, p in zip(windows, scored.predictions, strict=True):  # lines shown are the window's own, only for faults
+        assert {e.text for e in p.evidence.logs} <= {r.text for r in window.logs}
+        assert p.fault != "normal" or not p.evidence.logs
     again = scorer.score(windows)
     assert again.predictions == scored.predictions, "same windows, same predictions"
 

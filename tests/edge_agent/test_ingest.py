@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -21,6 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from edge_agent.config import EdgeSettings
@@ -29,6 +32,7 @@ from edge_agent.health import Health, Vitals
 from edge_agent.ingest import Delivery, Inbox, MqttLink, TopicRouter, admit
 from edge_agent.metrics import EdgeMetrics
 from forewarn.contracts import GatewayStatus, Telemetry, decode, encode
+from forewarn.localbrokers import clear_retained, forget_session
 from forewarn.settings import TopicSettings
 from tests.conftest import PrivateMosquitto
 
@@ -367,3 +371,42 @@ def _retained(url: str, topic: str) -> GatewayStatus:
     client.disconnect()
     assert got, f"no retained message on {topic}"
     return decode(got[0], GatewayStatus)
+
+
+def test_losses_name_a_client_id_takeover() -> None:
+    from edge_agent.ingest import ConnectionLosses
+
+    now = [0.0]
+    losses = ConnectionLosses("mqtt://b:1883", "forewarn-edge-gw1", clock=lambda: now[0])
+    assert (
+        losses.lost("Unspecified error") == "MQTT connection to mqtt://b:1883 lost (Unspecified error); reconnecting with backoff"
+    )
+    now[0] = 10.0
+    losses.lost("Unspecified error")
+    now[0] = 20.0
+    flapping = losses.lost("Unspecified error")
+    assert "lost 3 times within a minute" in flapping and "client id 'forewarn-edge-gw1'" in flapping
+    now[0] = 200.0
+    assert "probably" not in losses.lost("Unspecified error"), "three losses spread over minutes are an unstable network"
+    taken = losses.lost(ReasonCode(PacketTypes.DISCONNECT, identifier=142))
+    assert taken.startswith("MQTT session taken over: another client connected") and "forewarn-edge-gw1" in taken
+
+
+@pytest.mark.integration
+def test_a_second_client_with_the_gateways_client_id_is_logged_as_a_takeover(
+    mqtt_url: str, unique: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings(mqtt_url, unique)
+    caplog.set_level(logging.WARNING, logger="edge_agent.ingest")
+    with Running(settings), Running(settings) as second:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not any(
+            "taken over" in r.message or "times within a minute" in r.message for r in caplog.records
+        ):
+            time.sleep(0.1)
+        second.link.client.disconnect()
+    messages = [r.message for r in caplog.records]
+    expected = "probably using this gateway's client id"  # MQTT 3.1.1 gives no reason: the flapping tells
+    assert any(expected in m and settings.client_id() in m for m in messages), messages
+    forget_session(settings.mqtt, settings.client_id())
+    clear_retained(settings.mqtt, f"forewarn/gateways/{settings.edge.gateway_id}/status")

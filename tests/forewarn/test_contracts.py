@@ -192,3 +192,52 @@ def test_episode_covers_its_interval() -> None:
     assert not episode.covers(T0 - 1) and not episode.covers(T0 + 101)
     with pytest.raises(ValueError, match="before onset"):
         FaultEpisode(asset_id="a", fault="imbalance", onset=T0, failure=T0 - 1)
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [("SEVERE", "ERROR"), ("failure", "ERROR"), ("Fatal", "CRITICAL"), ("emerg", "CRITICAL"), ("trace", "DEBUG"), ("E", "ERROR")],
+)
+def test_well_known_level_aliases_map_to_the_seven(level: str, expected: str) -> None:
+    record = decode_input(json.dumps({"kind": "log", "site": "s", "asset_id": "a", "ts": T0, "level": level, "text": "x"}))
+    assert isinstance(record, LogRecord)
+    assert record.level == expected
+    assert record.text == "x"
+
+
+def test_an_unknown_level_word_is_kept_in_the_text_not_refused() -> None:
+    raw = json.dumps({"kind": "log", "site": "s", "asset_id": "a", "ts": T0, "level": "AUDIT", "text": "door opened"})
+    record = decode_input(raw)
+    assert isinstance(record, LogRecord)
+    assert (record.level, record.text) == ("NOTICE", "[AUDIT] door opened")
+    assert decode_input(encode(record)) == record  # the mapping is stable on a second pass
+
+
+def test_a_level_that_is_not_a_word_is_still_refused() -> None:
+    with pytest.raises(ContractError, match="level"):
+        decode_input(json.dumps({"kind": "log", "site": "s", "asset_id": "a", "ts": T0, "level": "42 !!", "text": "x"}))
+
+
+def test_channel_info_keeps_a_sources_name_and_role() -> None:
+    from forewarn.contracts import ChannelInfo, DatasetMeta
+
+    meta = DatasetMeta(
+        source="plant",
+        channels={"accelerometer1_rms": ChannelInfo(rate_hz=1.0, unit="g", original_name="Accelerometer1RMS", role="vibration")},
+    )
+    again = decode(encode(meta), DatasetMeta)
+    assert again.channels["accelerometer1_rms"].original_name == "Accelerometer1RMS"
+    assert again.channels["accelerometer1_rms"].role == "vibration"
+    with pytest.raises(ContractError, match="role"):
+        decode(json.dumps({"source": "p", "channels": {"x": {"rate_hz": 1, "role": "smell"}}}), DatasetMeta)
+
+
+def test_a_reversible_condition_ends_without_a_failure() -> None:
+    from forewarn.dataset import label_at
+
+    episode = FaultEpisode(asset_id="a", fault="seal_leak", onset=T0, end=T0 + 100)
+    assert episode.covers(T0 + 100) and not episode.covers(T0 + 101)
+    assert label_at([episode], "a", T0 + 50) == ("seal_leak", None)  # no time to failure: it never failed
+    assert decode(encode(episode), FaultEpisode) == episode
+    with pytest.raises(ContractError, match="not both"):
+        decode(json.dumps({"asset_id": "a", "fault": "x", "onset": T0, "failure": T0 + 5, "end": T0 + 9}), FaultEpisode)

@@ -104,3 +104,34 @@ def test_config_show_reports_bad_settings_clearly(clean_env: Path) -> None:
     result = CliRunner().invoke(main, ["config", "show", "--config", str(clean_env / "missing.toml")])
     assert result.exit_code == 1
     assert "does not exist" in result.output
+
+
+def test_unknown_sections_and_keys_are_refused_with_the_nearest_name(clean_env: Path) -> None:
+    typo = clean_env / "typo.toml"
+    typo.write_text('[mqqt]\nurl = "mqtt://broker:1883"\n[kafka]\nbootstrp = "k:9092"\n')
+    with pytest.raises(ConfigError, match=r"unknown section \[mqqt\]; did you mean \[mqtt\]\?") as caught:
+        load_settings(CommonSettings, typo)
+    assert "unknown key bootstrp in [kafka]; did you mean bootstrap?" in str(caught.value)
+
+
+def test_another_parts_section_is_known_but_its_typos_are_not(clean_env: Path) -> None:
+    from edge_agent.config import EdgeSettings
+
+    shared = clean_env / "forewarn.toml"
+    shared.write_text('[edge]\ngateway_id = "gw9"\n[stream]\nweb_port = 7000\n')
+    assert load_settings(CommonSettings, shared).site == "plant1", "one file configures every part"
+    assert load_settings(EdgeSettings, shared).edge.gateway_id == "gw9"
+    shared.write_text("[edge]\nbatchsize = 16\n")
+    with pytest.raises(ConfigError, match=r"unknown key batchsize in \[edge\]; did you mean batch_size\?"):
+        load_settings(EdgeSettings, shared)
+    with pytest.raises(ConfigError, match="batchsize"):
+        load_settings(CommonSettings, shared)
+
+
+def test_read_only_commands_refuse_a_state_dir_that_does_not_exist(clean_env: Path) -> None:
+    from forewarn.settings import require_state_dir
+
+    assert require_state_dir(clean_env) == clean_env
+    with pytest.raises(ConfigError, match="does not exist"):
+        require_state_dir(clean_env / "stat")
+    assert not (clean_env / "stat").exists()

@@ -31,6 +31,16 @@ def test_truths_add_incipient_and_just_failed_faults_to_the_label(tmp_path: Path
     assert by_end[("P-2", 2400.0)].truths == ("normal",)
 
 
+def test_every_window_before_a_known_failure_knows_its_time_to_failure(tmp_path: Path) -> None:
+    directory = write_dataset(tmp_path / "d", seconds=4800)
+    by_end = {(w.window.asset_id, w.window.end - T0): w for w in labelled_windows(directory, SPEC)}
+    healthy = by_end[("P-1", 1140.0)]  # P-1 fails at +3600 s; its episode starts at +1800 s
+    assert healthy.label == "normal" and healthy.ttf_hours == (3600.0 - 1140.0) / 3600.0
+    assert by_end[("P-1", 2400.0)].ttf_hours == (3600.0 - 2400.0) / 3600.0
+    assert by_end[("P-1", 3900.0)].ttf_hours is None, "after its failure, none is known ahead"
+    assert by_end[("M-1", 3000.0)].ttf_hours is None, "a fault that never fails has no time to failure"
+
+
 def test_datasets_cut_in_parallel_into_the_cache_read_back_as_cut_in_one_process(tmp_path: Path) -> None:
     dirs = [write_dataset(tmp_path / f"d{i}", seconds=1800, seed=i) for i in range(2)]
     parallel = load_tables(dirs, SPEC, tmp_path / "cache", workers=2)
@@ -40,3 +50,13 @@ def test_datasets_cut_in_parallel_into_the_cache_read_back_as_cut_in_one_process
     assert parallel.sources == plain.sources and parallel.labels == plain.labels and parallel.logs == plain.logs
     np.testing.assert_array_equal(parallel.stats, plain.stats)
     np.testing.assert_array_equal(parallel.source, plain.source)
+
+
+def test_a_declared_remaining_life_horizon_caps_the_training_target(tmp_path: Path) -> None:
+    directory = write_dataset(tmp_path / "d", seconds=4800)
+    meta = json.loads((directory / "meta.json").read_text())
+    meta["extra"] = {"cycle_s": 600.0, "rul": {"cap": 3, "unit": "cycles"}}  # 3 cycles of 10 minutes: 0.5 h
+    (directory / "meta.json").write_text(json.dumps(meta))
+    by_end = {(w.window.asset_id, w.window.end - T0): w for w in labelled_windows(directory, SPEC)}
+    assert by_end[("P-1", 1140.0)].ttf_hours == 0.5, "41 minutes ahead, capped at the declared horizon"
+    assert by_end[("P-1", 1500.0)].ttf_hours == 0.5 and by_end[("P-1", 2400.0)].ttf_hours == (3600.0 - 2400.0) / 3600.0

@@ -134,23 +134,31 @@ def test_derived_features_read_like_an_analysts() -> None:
     assert np.isnan(value["oil_rise_c"]), "no oil channel: undefined, masked downstream"
     stopped = derive(names, CATALOGUE.channels, _machine((0.1, 0.1, 0.1), speed=0.0), counts)[0, 0]
     assert np.isnan(stopped[names.index("log_1x_per_speed2")]), "no speed to normalise by"
-    assert running(CATALOGUE.channels, _machine((50, 50, 50)), counts).tolist() == [True]
-    assert running(CATALOGUE.channels, _machine((0, 0, 0), speed=0.0), counts).tolist() == [False]
+    assert running(CATALOGUE.channels, _machine((50, 50, 50)), counts, "speed_rpm").tolist() == [True]
+    assert running(CATALOGUE.channels, _machine((0, 0, 0), speed=0.0), counts, "speed_rpm").tolist() == [False]
 
 
 def test_a_speed_frozen_on_a_machine_that_draws_no_current_is_not_running() -> None:
     from models.derived import running
 
     counts = np.ones((1, 6, 7), dtype=np.int32)
-    assert running(CATALOGUE.channels, _machine((0.05, 0.0, 0.1)), counts).tolist() == [False], "tripped, speed stuck"
+    assert running(CATALOGUE.channels, _machine((0.05, 0.0, 0.1)), counts, "speed_rpm").tolist() == [False], (
+        "tripped, speed stuck"
+    )
     no_currents = counts.copy()
     no_currents[..., 2:5] = 0
-    assert running(CATALOGUE.channels, _machine((0.0, 0.0, 0.0)), no_currents).tolist() == [True], "unread: speed decides"
+    assert running(CATALOGUE.channels, _machine((0.0, 0.0, 0.0)), no_currents, "speed_rpm").tolist() == [True], (
+        "unread: speed decides"
+    )
     one_phase = counts.copy()
     one_phase[..., 3:5] = 0
-    assert running(CATALOGUE.channels, _machine((8.0, 0.0, 0.0)), one_phase).tolist() == [True], "one phase read, drawing"
+    assert running(CATALOGUE.channels, _machine((8.0, 0.0, 0.0)), one_phase, "speed_rpm").tolist() == [True], (
+        "one phase read, drawing"
+    )
     speed_only = ("speed_rpm",)
-    assert running(speed_only, _machine((0, 0, 0))[:, :, 5:6], counts[:, :, 5:6]).tolist() == [True], "no current channels"
+    assert running(speed_only, _machine((0, 0, 0))[:, :, 5:6], counts[:, :, 5:6], "speed_rpm").tolist() == [True], (
+        "no current channels"
+    )
 
 
 def _motor_featuriser(tmp_path: Path, spec: FeatureSpec) -> Featuriser:

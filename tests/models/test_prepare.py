@@ -9,7 +9,7 @@ import numpy as np
 from models.data import WindowTable, load_tables
 from models.derived import COOLING
 from models.features import GLOBAL, Normaliser
-from models.prepare import absorb_references, derived_names, drop_references, visible_against_type
+from models.prepare import absorb_references, derived_names, drop_references, visible_against_type, window_spec
 from models.profiles import profile
 from models.windowing import WindowSpec
 from tests.models.synthetic import CHANNELS, write_dataset
@@ -98,16 +98,57 @@ def test_only_faults_the_type_baseline_shows_are_taught_without_their_own_histor
 
 
 def test_a_profile_reads_one_pump_curve_its_own_where_the_history_fits_it() -> None:
-    fixed, own = derived_names(profile("full")), derived_names(profile("full", pump_fit=True))
+    fixed, own = derived_names(profile("full", derived=True)), derived_names(profile("full", derived=True, pump_fit=True))
     assert "log_pump_curve" in fixed and "log_pump_curve_own" not in fixed
     assert "log_pump_curve_own" in own and "log_pump_curve" not in own
     assert set(fixed) - {"log_pump_curve"} == set(own) - {"log_pump_curve_own"}
-    assert derived_names(profile("full", derived=False)) == ()
+    assert derived_names(profile("full")) == (), "simulator-named physics features are opt-in"
 
 
 def test_a_profile_reads_each_cooling_feature_in_one_form_every_step_or_turning_only() -> None:
-    every, turning = derived_names(profile("full")), derived_names(profile("full", cooling_turning=True))
+    every = derived_names(profile("full", derived=True))
+    turning = derived_names(profile("full", derived=True, cooling_turning=True))
     for name in COOLING:
         assert name in every and f"{name}_turning" not in every
         assert f"{name}_turning" in turning and name not in turning
     assert set(every) - set(COOLING) == set(turning) - {f"{name}_turning" for name in COOLING}
+
+
+def test_the_window_follows_hourly_or_per_cycle_data_and_keeps_the_profiles_window_otherwise() -> None:
+    quick = profile("quick")
+    hourly = window_spec(quick, ("t24",), rate_hz=1 / 3600)
+    assert hourly.step_s == 3600.0 and hourly.steps == quick.steps and hourly.hop_s == 3600.0
+    assert hourly.length_s == 3600.0 * quick.steps and hourly.grace_s == 3600.0
+    assert hourly.reference_s == quick.reference_s * 3600.0 / (quick.length_s / quick.steps)
+    fast = window_spec(quick, ("t24",), rate_hz=1.0)
+    assert (fast.length_s, fast.hop_s) == (quick.length_s, quick.hop_s)
+    kept = window_spec(quick.with_(window_follows_rate=False), ("t24",), rate_hz=1 / 3600)
+    assert kept.length_s == quick.length_s
+
+
+def test_the_running_channel_is_the_one_declared_with_role_speed_never_a_name_guess() -> None:
+    quick = profile("quick")
+    assert window_spec(quick, ("shaft_rpm", "t24"), speed="shaft_rpm").running_channel == "shaft_rpm"
+    assert window_spec(quick, ("speed_rpm", "t24")).running_channel is None, "no role declared: every window counts as running"
+
+
+def test_channel_coverage_is_the_share_of_window_steps_with_a_sample() -> None:
+    from models.prepare import channel_coverage
+
+    counts = np.zeros((2, 4, 3), dtype=np.int32)  # 2 windows of 4 steps, 3 channels
+    counts[:, :, 0] = 5  # always read
+    counts[0, :2, 1] = 1  # a quarter of the steps
+    assert channel_coverage(("a", "b", "c"), counts) == {"a": 1.0, "b": 0.25, "c": 0.0}
+
+
+def test_a_time_split_shares_no_sample_between_training_and_validation(tmp_path: Path) -> None:
+    from models.prepare import split
+
+    table = load_tables([write_dataset(tmp_path / "d", seconds=5400)], SPEC, None)
+    train, val, how = split(table, 0.6, seed=0, length_s=SPEC.length_s)
+    assert how.startswith("by time"), "holding out 60 % as whole assets would leave training too little"
+    assert len(train) and len(val) and not set(train) & set(val)
+    for asset in set(table.asset_ids):
+        mine = [i for i in val if table.asset_ids[i] == asset]
+        first_val_start = min(table.ends[i] for i in mine) - SPEC.length_s
+        assert all(table.ends[i] <= first_val_start for i in train if table.asset_ids[i] == asset)

@@ -65,6 +65,11 @@ def test_quick_train_writes_a_verified_bundle_with_its_report(trained: tuple[Pat
         assert "verdict rests on" in report and f"{held['errors'][0]['rests_on'][0]['input']} " in report
     config = json.loads((bundle / "config.json").read_text())
     assert config["profile"]["name"] == "quick" and config["profile"]["seed"] == 3
+    from models.report import bars
+
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    missed = [bar for bar, _, _, met in bars(metrics, 0) if not met]
+    assert ("warning: the bundle misses" in output) == bool(missed), "a bundle that misses its bars says so at the end"
     assert sum(f["bytes"] for f in manifest["files"].values()) < 5_000_000
     assert (run_dir / "teacher.pt").exists() and (run_dir / "stages.json").exists(), "checkpoints kept for a resume"
     stages = json.loads((run_dir / "stages.json").read_text())
@@ -118,7 +123,7 @@ def test_evaluate_prints_the_documented_json(plant: Path, trained: tuple[Path, P
     bundle, _, _ = trained
     result = CliRunner().invoke(main, ["model", "evaluate", str(plant), "--model", str(bundle), "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert set(data) >= EVALUATE_KEYS
     assert 0.0 <= data["macro_f1"] <= 1.0 and data["bundle_bytes"] > 0 and data["latency_ms_p50"] > 0
     assert "normal" in data["per_class"] and {"precision", "recall", "f1", "support"} <= set(data["per_class"]["normal"])
@@ -129,6 +134,41 @@ def test_evaluate_prints_the_documented_json(plant: Path, trained: tuple[Path, P
         assert 1 <= len(e["rests_on"]) <= 3 and all(0.0 <= r["flips"] <= 1.0 for r in e["rests_on"])
     text = CliRunner().invoke(main, ["model", "evaluate", str(plant), "--model", str(bundle)], catch_exceptions=False)
     assert "macro-F1" in text.output and "latency" in text.output
+
+
+def test_evaluate_ablates_modalities_and_scores_the_baselines_on_the_same_windows(
+    plant: Path, trained: tuple[Path, Path, str]
+) -> None:
+    bundle, _, _ = trained
+    args = ["model", "evaluate", str(plant), "--model", str(bundle), "--json", "--ablate", "logs", "--ablate", "sensors"]
+    result = CliRunner().invoke(main, [*args, "--baselines", str(plant)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data["ablate"]) == {"logs", "sensors"}
+    for row in data["ablate"].values():
+        assert 0.0 <= row["macro_f1_all"] <= 1.0 and row["macro_f1_all_with"] == data["all_windows"]["macro_f1"]
+    assert set(data["baselines"]) == {"logistic_regression", "gradient_boosting", "isolation_forest", "pca_reconstruction"}
+    assert data["baselines"]["gradient_boosting"]["macro_f1"] > 0.5, "fitted and scored on the same plant: it must fit"
+    assert data["auroc_macro"] is None or 0.0 <= data["auroc_macro"] <= 1.0
+
+
+def test_evaluate_skips_and_reports_a_corrupted_line_unless_strict(
+    plant: Path, trained: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(plant, tmp_path / "plant"))
+    lines = (copy / "messages.jsonl").read_bytes().splitlines(keepends=True)
+    lines.insert(3, b'{"kind": "telemetry", "oops"\n')
+    (copy / "messages.jsonl").write_bytes(b"".join(lines))
+    args = ["model", "evaluate", str(copy), "--model", str(trained[0]), "--limit", "50"]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 bad line(s)" in result.stderr and "messages.jsonl:4" in result.stderr
+    assert json.loads(result.stdout)["bad_lines"] == 1
+    assert "model evaluate: " in result.stderr, "progress lines on stderr when not on a terminal"
+    strict = CliRunner().invoke(main, [*args, "--strict"])
+    assert strict.exit_code == 1 and "messages.jsonl:4" in strict.output
 
 
 def test_evaluate_refuses_a_tampered_bundle(plant: Path, trained: tuple[Path, Path, str], tmp_path: Path) -> None:

@@ -262,3 +262,34 @@ def test_a_channel_stuck_while_running_counts_as_missing() -> None:
     assert WindowSpec.from_dict({k: v for k, v in spec.to_dict().items() if k != "flatline_samples"}).flatline_samples == 0, (
         "a bundle saved before the field cuts windows as it always did"
     )
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=8))
+def test_messages_of_any_size_give_the_windows_one_sample_messages_give(sizes: list[int]) -> None:
+    """A historian export or a backlog batch spanning many windows loses nothing (the ring holds one hop)."""
+
+    def ramp(seq: int, first: int, n: int) -> Telemetry:
+        ts = [T0 + first + i for i in range(n)]
+        return Telemetry(
+            site="p", asset_id="a", seq=seq, timestamps=ts, channels={"temp": [20.0] * n, "vib": [t - T0 for t in ts]}
+        )
+
+    reference = list(windows_from_messages([ramp(i, i, 1) for i in range(sum(sizes))], SPEC))
+    batches, start = [], 0
+    for seq, n in enumerate(sizes):
+        batches.append(ramp(seq, start, n))
+        start += n
+    batched = list(windows_from_messages(batches, SPEC))
+    assert [w.end for w in batched] == [w.end for w in reference]
+    for got, want in zip(batched, reference, strict=True):
+        np.testing.assert_array_equal(got.counts, want.counts)
+        np.testing.assert_allclose(got.stats, want.stats, rtol=1e-6)
+
+
+def test_one_large_message_is_cut_into_every_window_it_completes() -> None:
+    w = AssetWindower(SPEC, "p", "a")
+    w.add_telemetry(_batch(0, T0, 1000))  # 1,000 s in one message: 47 windows, ring of 11 steps
+    ends = [x.end for x in w.ready()]
+    assert ends == [T0 + 60 + 20 * k for k in range(len(ends))] and ends[-1] == T0 + 980
+    assert w.counters.late_samples == 0

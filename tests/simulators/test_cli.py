@@ -84,3 +84,12 @@ def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["simulate", "--scenario", "test", "--duration", "60", "--config", str(config)])
     assert result.exit_code != 0
     assert "127.0.0.1:9" in result.output
+
+
+def test_simulate_out_counts_in_words_and_names_the_overwrite_flag(tmp_path: Path) -> None:
+    out = tmp_path / "one"
+    code, output = _invoke("simulate", "--scenario", "test", "--assets", "1", "--duration", "10m", "--out", str(out))
+    assert code == 0, output
+    assert " for 1 asset (" in output and "1 assets" not in output
+    result = CliRunner().invoke(main, ["simulate", "--scenario", "test", "--duration", "10m", "--out", str(out)])
+    assert result.exit_code == 1 and "add --overwrite to replace it" in result.output and "overwrite=True" not in result.output

@@ -41,6 +41,9 @@ def test_meta_describes_channels_assets_and_seed(dataset: Path) -> None:
     assert meta.assets["P-101"] == "centrifugal_pump" and len(meta.assets) == 5
     assert meta.channels["band_bpfo_g"].rate_hz == 1.0 and meta.channels["band_bpfo_g"].unit == BY_NAME["band_bpfo_g"].unit
     assert "accel_waveform_g" in meta.channels  # P-101 sends raw bursts
+    roles = {name: info.role for name, info in meta.channels.items()}
+    assert roles["speed_rpm"] == "speed" and roles["bearing_temp_c"] == "temperature" and roles["current_l1_a"] == "current"
+    assert roles["band_bpfo_g"] == "vibration" and roles["vib_kurtosis"] is None, "a dimensionless statistic has no role"
     assert meta.extra["episodes"][0]["initiation"] <= meta.extra["episodes"][0]["detectable"]
 
 

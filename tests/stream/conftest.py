@@ -26,6 +26,7 @@ from forewarn.contracts import FaultPrediction, encode
 from forewarn.localbrokers import TansuBroker, free_port, stop_process_group
 
 TOKEN = "test-token"
+PERSONAL_TOKEN = "olga-personal-operator-token"
 T = TypeVar("T")
 
 
@@ -56,6 +57,7 @@ class RunningWorker:
                     "control_topic": f"control-{suffix}",
                     "web_port": self.port,
                     "api_token": TOKEN,
+                    "api_tokens": [{"name": "olga", "token": PERSONAL_TOKEN, "role": "operator"}],
                     "tick_s": 0.5,
                     "batch_within_s": 0.02,
                     "recovery_stall_s": 15,
@@ -162,6 +164,14 @@ class RunningWorker:
         except OSError:
             return None
         return data if status == 200 else None
+
+    def health(self) -> dict[str, Any]:
+        """The health body whatever its status (503 while degraded, counters included); {} while the feed does not answer."""
+        try:
+            _, data = self.request("GET", "/api/health")
+        except OSError:
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def alerts_of(self, asset: str, state: str = "all") -> list[dict[str, Any]]:
         data = self.get(f"/api/alerts?asset={asset}&state={state}")

@@ -148,3 +148,34 @@ def test_commands_ticks_and_liveness_flow_through_the_control_topic() -> None:
     asyncio.run(restarted.process(ticks, now=T0 + 1000))
     silent = published(restarted.alerts)  # type: ignore[arg-type]
     assert sorted(a.asset_id for a in silent if a.fault == "asset_silent") == ["asset0", "asset1"]
+
+
+def test_a_fresh_start_continues_the_alerts_the_database_holds() -> None:
+    """A worker with empty Kafka state (new broker, new app id) must not open a second alert for an open problem."""
+    first, _, alerts, _, _ = make()
+    asyncio.run(first.process(events(2, 8), now=T0 + 100))
+    (stored,) = published(alerts)  # what the database holds after the first run
+    database = {stored.asset_id: [stored]}
+    asked: list[str] = []
+
+    async def active_alerts(entity_id: str) -> list[Alert]:
+        asked.append(entity_id)
+        return database.get(entity_id, [])
+
+    eager = StreamSettings(stream=StreamSection(rules=RuleSettings(default=RuleParams(k=3, n=5), minor_update_s=0)))
+    fresh, _, alerts2, _, _ = make(eager)
+    fresh.active_alerts = active_alerts
+    later = [prediction("asset0", T0 + 1000 + 10 * i, "imbalance", 0.95) for i in range(8)]
+    asyncio.run(fresh.process([Event(b"asset0", encode(p), PREDICTIONS, 0, i) for i, p in enumerate(later)], now=T0 + 1100))
+    continued = published(alerts2)
+    assert continued and {a.id for a in continued} == {stored.id}  # the same alert, no second one opened
+    assert min(a.revision for a in continued) == stored.revision + 1 and continued[-1].occurrences > stored.occurrences
+    assert asked == ["asset0"] and fresh.counters["alerts_adopted"] == 1
+
+    # an operator acting on it after yet another fresh start: the command finds it in the database too
+    other, _, alerts3, _, _ = make()
+    other.active_alerts = active_alerts
+    command = AlertCommand(id="cmd2", alert_id=stored.id, action="resolve", by="ana", ts=T0 + 1300)
+    asyncio.run(other.process([Event(b"asset0", encode_control(Command(command=command)), CONTROL, 0, 1)], now=T0 + 1300))
+    (resolved,) = published(alerts3)
+    assert resolved.id == stored.id and resolved.state.value == "resolved" and resolved.revision == stored.revision + 1

@@ -100,15 +100,15 @@ def test_partitions_move_between_workers_without_losing_or_doubling_state(pair: 
     # the join itself takes a session timeout (~10 s) and recovery from the changelogs; in the full
     # suite on 2 cores it has passed 30 s, so the wait is a liveness bound, not a speed claim
     wait_folding([a, b], lambda: occurrences_reach(6), "both workers folding")
-    processed_b = b.get("/api/health")["predictions"]
+    processed_b = b.health()["predictions"]
     assert 0 < processed_b < 2 * len(assets)  # b folded its partitions' share, from states it recovered
 
     assert b.stop() < 10  # and back: a takes every partition again, re-reading what b wrote
-    folded = a.get("/api/health")["predictions"]
+    folded = a.health()["predictions"]
     a.produce(hits(assets, start, range(6, 7)))
     # a rejoins the group b left and recovers b's partitions from their changelogs before folding:
     # tansu's group joins are slow, and in full-suite runs on 2 cores that has taken over 60 s
-    wait_folding([a, b], lambda: a.get("/api/health")["predictions"] >= folded + len(assets), "a folding everything")
+    wait_folding([a, b], lambda: a.health().get("predictions", 0) >= folded + len(assets), "a folding everything")
     time.sleep(1.5)  # minor updates go out on the next ticks
     for x in assets:
         (alert,) = fault_alerts(a, x)

@@ -8,7 +8,7 @@ import faust
 import pytest
 from faust.types import TP
 
-from stream.recovery import Progress, RecoveryWatchdog, read_progress, stalled
+from stream.recovery import Progress, RecoveryWatchdog, effective_stall_s, read_progress, stalled
 
 A, B = TP("app-entity-state-changelog", 0), TP("app-entity-state-changelog", 1)
 
@@ -53,3 +53,10 @@ def test_no_recovery_running_nothing_to_do(recovery: Any) -> None:
     recovery._set_recovery_ended()
     assert read_progress(recovery) is None
     assert RecoveryWatchdog(recovery.app, stall_s=1.0).check(now=1e9) == []
+
+
+def test_the_watchdog_is_on_by_default_for_tansu_only() -> None:
+    assert effective_stall_s(None, "tansu_cluster") == 60.0
+    assert effective_stall_s(None, "MkU3OEVBNTcwNTJENDM2Qk") == 0.0  # an Apache Kafka cluster id: off
+    assert effective_stall_s(None, None) == 0.0
+    assert effective_stall_s(15.0, "MkU3OEVBNTcwNTJENDM2Qk") == 15.0 and effective_stall_s(0.0, "tansu_cluster") == 0.0

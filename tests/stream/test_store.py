@@ -150,3 +150,19 @@ def test_an_unknown_newer_schema_is_refused(tmp_path: Path) -> None:
     engine.dispose()
     with pytest.raises(DatabaseError, match="newer version"):
         upgrade(url)
+
+
+def test_a_verdict_is_stored_with_the_alert_and_named_in_its_history(db_url: str) -> None:
+    store = AlertStore(db_url)
+    try:
+        resolved = {"state": AlertState.RESOLVED, "resolved_at": T0 + 5, "resolution": "operator", "resolved_by": "ana"}
+        store.write([alert(1), alert(2, **resolved, operator_note="bearing replaced")])
+        store.write([alert(3, state=AlertState.RESOLVED, resolved_at=T0 + 5, verdict="confirmed", verdict_fault="looseness")])
+        stored = store.get_alert(alert(1).id)
+        assert stored is not None and stored["verdict"] == "confirmed" and stored["verdict_fault"] == "looseness"
+        assert [h["change"] for h in stored["history"]] == ["opened", "resolved", "verdict"]
+        assert stored["history"][1]["by"] == "ana" and stored["history"][1]["note"] == "bearing replaced"
+        rows, total = store.list_alerts(AlertQuery(verdict_only=True))
+        assert total == 1 and rows[0]["id"] == alert(1).id
+    finally:
+        store.close()
