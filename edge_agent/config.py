@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
+from edge_agent.sparkplug.config import SparkplugSection
 from forewarn.contracts import MAX_PAYLOAD_BYTES, Nameplate
 from forewarn.settings import CommonSettings
 
@@ -138,6 +139,7 @@ class EdgeSettings(CommonSettings):
     """Everything `forewarn edge run` and `forewarn edge score` read."""
 
     edge: EdgeSection = EdgeSection()
+    sparkplug: SparkplugSection = SparkplugSection()
 
     @model_validator(mode="after")
     def _inbox_wait_within_keepalive(self) -> EdgeSettings:

@@ -28,6 +28,7 @@ from edge_agent.ingest import Delivery, Inbox, MqttLink
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import Outbox, Record
 from edge_agent.publish import AioKafkaPort, KafkaPublisher, publish_predictions
+from edge_agent.sparkplug.link import SparkplugLink
 from edge_agent.window import AssetPolicy, WindowStage
 from forewarn.contracts import dead_letter, encode, rated_currents
 
@@ -48,6 +49,9 @@ class EdgeDaemon:
         status_topic = topics.mqtt_gateway_status.format(gateway=edge.gateway_id, site=settings.site, asset="")
         self.health = Health(edge.gateway_id, settings.site, status_topic, edge.status_interval_s, self._vitals)
         self.link = MqttLink(settings, self.inbox, self.metrics, will=self.health.will(), birth=self.health.birth)
+        self.sparkplug: SparkplugLink | None = None
+        if settings.sparkplug.enabled:
+            self.sparkplug = SparkplugLink(settings, self.inbox, self.metrics, self._vitals)
         self.publisher: KafkaPublisher | None = None
         if settings.kafka.bootstrap:
             topics_used = [topics.kafka_predictions, topics.kafka_deadletter]
@@ -95,6 +99,8 @@ class EdgeDaemon:
         self.windows = WindowStage(self.scorer.spec, _policy(self.settings), self.metrics)
         self.inbox.bind(asyncio.get_running_loop())
         self.link.start()
+        if self.sparkplug is not None:
+            self.sparkplug.start()
         if self.publisher is not None:
             self.publisher.start()
         else:
@@ -144,6 +150,8 @@ class EdgeDaemon:
                 self.publisher.wake()
             if self.settings.edge.publish_predictions_mqtt:
                 publish_predictions(self.link, self.settings.topics, encoded, self.settings.edge.prediction_qos)
+            if self.sparkplug is not None:
+                self.sparkplug.predictions(scored.predictions)
 
     async def reload(self) -> None:
         """Swap in a bundle dropped in place (verified by its manifest); keep the running one if it is refused."""
@@ -166,6 +174,8 @@ class EdgeDaemon:
         edge = self.settings.edge
         await self.health.stop()
         self.inbox.close()  # nothing drains any more: free a paho thread waiting for room
+        if self.sparkplug is not None:
+            await self.sparkplug.stop()
         await asyncio.to_thread(self.link.stop, self.health.will())
         if self.publisher is not None:
             await self.publisher.stop(edge.stop_timeout_s)
