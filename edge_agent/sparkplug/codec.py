@@ -151,7 +151,18 @@ def _put_metric(out: object, metric: Metric) -> None:
     setattr(m, field, raw)
 
 
+_INFERRED = (
+    (bool, DataType.Boolean),
+    (int, DataType.Int64),
+    (float, DataType.Double),
+    (str, DataType.String),
+    (bytes, DataType.Bytes),
+)
+
+
 def _wire_value(datatype: DataType, value: Value) -> tuple[str, Value]:
+    if datatype == DataType.Unknown:  # a data message may leave the type to the birth: carry the value as Python has it
+        datatype = next((code for kind, code in _INFERRED if isinstance(value, kind)), DataType.Unknown)
     if datatype in _INT32 or datatype in _INT64:
         if not isinstance(value, int):
             raise ValueError(f"a {datatype.name} metric needs an int, not {value!r}")
