@@ -7,6 +7,7 @@ import pytest
 from edge_agent.errors import Rejected
 from edge_agent.sparkplug.codec import BD_SEQ, REBIRTH, DataType, Metric, SpPayload, SpTopic, decode, encode
 from edge_agent.sparkplug.host import SparkplugHost, channel_name
+from forewarn.contracts import Telemetry
 
 T0 = 1_767_225_600_000  # ms
 
@@ -19,7 +20,7 @@ class Plant:
         self.node = node
         self.seq = 0
 
-    def send(self, kind: str, metrics: list[Metric], device: str | None = None, seq: int | None = -1) -> object:
+    def send(self, kind: str, metrics: list[Metric], device: str | None = None, seq: int | None = -1) -> Telemetry | None:
         if seq == -1:
             seq, self.seq = self.seq, (self.seq + 1) % 256
         topic = SpTopic("spBv1.0", "plant", kind, self.node, device)
