@@ -41,6 +41,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from demo.brokers import free_port, stop_process_group, wait_for_port
 from edge_agent.config import EdgeSettings
 from edge_agent.daemon import EdgeDaemon
 from edge_agent.infer import Scorer
@@ -48,7 +49,6 @@ from edge_agent.ingest import Inbox, MqttLink, TopicRouter, admit
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.window import AssetPolicy, WindowStage
 from forewarn.contracts import Telemetry, encode
-from forewarn.localbrokers import free_port, stop_process_group, wait_for_port
 from models.runtime import Bundle, Predictor, default_bundle_path
 from models.windowing import Window, WindowSpec, windows_from_messages
 

@@ -35,8 +35,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from demo.brokers import TansuBroker, free_port, stop_process_group
 from forewarn.contracts import FaultPrediction, decode, encode
-from forewarn.localbrokers import TansuBroker, free_port, stop_process_group
 from stream.config import RuleSettings
 from stream.rules import apply_prediction
 from stream.state import EntityState

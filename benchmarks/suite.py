@@ -809,7 +809,7 @@ def bench_stream(ctx: Context) -> list[Row]:
 
     import bench_stream
 
-    from forewarn.localbrokers import TansuBroker
+    from demo.brokers import TansuBroker
 
     n = 8_000 if ctx.quick else 60_000
     topic = f"bench-predictions-{uuid.uuid4().hex[:6]}"

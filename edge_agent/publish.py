@@ -27,7 +27,7 @@ from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import Outbox, Row
 from forewarn.contracts import FaultPrediction, decode, encode
 from forewarn.errors import ServiceUnavailable
-from forewarn.localbrokers import ensure_topics
+from forewarn.kafka import ensure_topics
 from forewarn.settings import KafkaSettings, TopicSettings
 
 log = logging.getLogger(__name__)

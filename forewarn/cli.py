@@ -22,7 +22,7 @@ from forewarn.errors import ForewarnError
 
 # verb -> "module:attribute"; the module is imported when the verb runs.
 COMMANDS: dict[str, str] = {
-    "demo": "forewarn.demo:demo",
+    "demo": "demo.run:demo",
     "simulate": "simulators.cli:simulate",
     "replay": "simulators.cli:replay",
     "edge": "edge_agent.cli:edge",

@@ -16,7 +16,7 @@ import signal
 import threading
 from pathlib import Path
 
-from forewarn.localbrokers import ensure_topics
+from forewarn.kafka import ensure_topics
 from stream.config import StreamSettings
 
 log = logging.getLogger(__name__)

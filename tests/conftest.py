@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.localbrokers import TansuBroker, free_port, port_open, stop_process_group, wait_for_port
+from demo.brokers import TansuBroker, free_port, port_open, stop_process_group, wait_for_port
 
 MOSQUITTO = ("127.0.0.1", 1883)
 POSTGRES = ("127.0.0.1", 5432)

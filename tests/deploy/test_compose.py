@@ -20,7 +20,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from forewarn.localbrokers import free_port, stop_process_group, wait_for_port
+from demo.brokers import free_port, stop_process_group, wait_for_port
 from forewarn.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

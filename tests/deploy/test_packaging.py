@@ -63,7 +63,7 @@ def test_the_gateways_code_imports_nothing_from_the_other_extras(tmp_path: Path)
         import edge_agent.daemon, edge_agent.cli, edge_agent.score, simulators.cli, simulators.publish, simulators.plant
         from click.testing import CliRunner
         from forewarn.cli import main
-        for args in (["edge", "--help"], ["simulate", "--help"], ["config", "show"], ["stream", "worker"]):
+        for args in (["edge", "--help"], ["simulate", "--help"], ["config", "show"], ["stream", "worker"], ["demo"]):
             result = CliRunner().invoke(main, args)
             print(args[0], result.exit_code, result.output.strip().splitlines()[-1])
         """
@@ -78,6 +78,8 @@ def test_the_gateways_code_imports_nothing_from_the_other_extras(tmp_path: Path)
         lines["stream"]
         == "1 Error: `forewarn stream` needs faust, which the [stream] extra installs: pip install 'forewarn[stream]'"
     )
+    # The demo checks its extra before it starts a broker or a part, and names [demo], not [stream].
+    assert lines["demo"] == "1 Error: `forewarn demo` needs faust, which the [demo] extra installs: pip install 'forewarn[demo]'"
 
 
 @click.command()
@@ -102,3 +104,12 @@ def test_a_verb_whose_extra_is_missing_names_the_extra(monkeypatch: pytest.Monke
     monkeypatch.setitem(cli.COMMANDS, "broken", f"{__name__}:_broken")
     result = CliRunner().invoke(cli.main, ["broken"])
     assert isinstance(result.exception, ModuleNotFoundError)
+
+
+def test_the_import_layering_holds() -> None:
+    """import-linter's contracts (pyproject.toml) pass: the core imports no part, the roles none of each other."""
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(lint_imports)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "layers: demo > edge_agent | stream | simulators > models > forewarn KEPT" in done.stdout
+    assert "0 broken" in done.stdout

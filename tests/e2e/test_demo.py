@@ -12,8 +12,8 @@ import time
 import uuid
 from pathlib import Path
 
-from forewarn.demo import RUN_MARKER
-from forewarn.localbrokers import free_port
+from demo.brokers import free_port
+from demo.run import RUN_MARKER
 from tests.e2e.procs import processes_with_marker
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from forewarn.localbrokers import TansuBroker, free_port, stop_process_group
+from demo.brokers import TansuBroker, free_port, stop_process_group
 from simulators.scenario import scenario_path
 
 FAULTY_ASSET, FAULT = "P-101", "bearing_outer_race"  # injected in the shipped demo scenario

@@ -24,8 +24,8 @@ import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaConsumer
 from paho.mqtt.enums import CallbackAPIVersion
 
+from demo.brokers import free_port, stop_process_group
 from forewarn.contracts import FaultPrediction, LogRecord, Telemetry, decode, encode, prediction_id
-from forewarn.localbrokers import free_port, stop_process_group
 from models.windowing import Windower, WindowSpec
 
 T0 = 1_767_225_600.0  # a multiple of every hop

@@ -15,8 +15,8 @@ import psutil
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from demo.brokers import TansuBroker, free_port
 from forewarn.contracts import DeadLetter, FaultPrediction, GatewayStatus, decode
-from forewarn.localbrokers import TansuBroker, free_port
 from models.bundle import write_manifest
 from models.windowing import WindowSpec
 from tests.conftest import PrivateMosquitto

@@ -26,13 +26,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
+from demo.brokers import clear_retained, forget_session
 from edge_agent.config import EdgeSettings
 from edge_agent.errors import Rejected
 from edge_agent.health import Health, Vitals
 from edge_agent.ingest import Delivery, Inbox, MqttLink, TopicRouter, admit
 from edge_agent.metrics import EdgeMetrics
 from forewarn.contracts import GatewayStatus, Telemetry, decode, encode
-from forewarn.localbrokers import clear_retained, forget_session
 from forewarn.settings import TopicSettings
 from tests.conftest import PrivateMosquitto
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
+from demo.brokers import TansuBroker, free_port
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import Outbox, Record
 from edge_agent.publish import AioKafkaPort, KafkaPort, KafkaPublisher, publish_predictions
 from forewarn.contracts import Evidence, FaultPrediction, decode, encode, prediction_id
-from forewarn.localbrokers import TansuBroker, free_port
 from forewarn.settings import KafkaSettings, TopicSettings
 from tests.edge_agent.fakes import FakeKafka, FakeMqtt
 

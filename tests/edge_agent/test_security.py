@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from demo.brokers import free_port, stop_process_group, wait_for_port
 from edge_agent.config import EdgeSettings
 from edge_agent.daemon import _policy
 from edge_agent.errors import Rejected
@@ -26,7 +27,6 @@ from edge_agent.metrics import EdgeMetrics
 from edge_agent.window import WindowStage
 from forewarn.contracts import Telemetry, encode
 from forewarn.errors import ConfigError
-from forewarn.localbrokers import free_port, stop_process_group, wait_for_port
 from forewarn.mqtt import apply_connection_settings, tls_context
 from forewarn.settings import MqttSettings, load_settings, masked_dump
 from models.windowing import WindowSpec

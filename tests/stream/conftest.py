@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from demo.brokers import TansuBroker, free_port, stop_process_group
 from forewarn.contracts import FaultPrediction, encode
-from forewarn.localbrokers import TansuBroker, free_port, stop_process_group
 
 TOKEN = "test-token"
 PERSONAL_TOKEN = "olga-personal-operator-token"

@@ -9,7 +9,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from forewarn.localbrokers import TansuBroker
+from demo.brokers import TansuBroker
 from tests.stream.conftest import RunningWorker
 from tests.stream.test_worker import FAULT, episode
 

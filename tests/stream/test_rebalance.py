@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from demo.brokers import TansuBroker
 from forewarn.contracts import FaultPrediction
-from forewarn.localbrokers import TansuBroker
 from stream.synthetic import prediction
 from tests.stream.conftest import RunningWorker
 

@@ -13,8 +13,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from demo.run import DEMO_FILE, Console, Demo, OutputClosed, _Duration, demo, summary_line
 from edge_agent.config import EdgeSettings
-from forewarn.demo import DEMO_FILE, Console, Demo, OutputClosed, _Duration, demo, summary_line
 from forewarn.errors import ConfigError
 from forewarn.settings import CommonSettings, load_settings
 
@@ -143,8 +143,8 @@ def test_the_summary_line_counts_in_words() -> None:
 
 
 def test_an_alert_line_counts_in_words() -> None:
+    from demo.run import _describe
     from forewarn.contracts import Alert
-    from forewarn.demo import _describe
 
     alert = Alert.model_validate(
         {

