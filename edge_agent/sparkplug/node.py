@@ -108,7 +108,9 @@ class SparkplugNode:
 
     def command(self, payload: bytes, limit: int) -> bool:
         """Apply an NCMD; True if it asked for (and got) a rebirth. Raises ``Rejected`` for a bad payload."""
-        names = AliasTable(Metric(name=name, alias=alias) for (device, name), alias in self._aliases.items() if device is None)
+        with self._lock:
+            node = [Metric(name=name, alias=alias) for (device, name), alias in self._aliases.items() if device is None]
+        names = AliasTable(node)
         for metric in decode(payload, limit).metrics:
             if names.resolve(metric).name == REBIRTH and metric.value is True:
                 self.counts["rebirths_answered"] += 1
