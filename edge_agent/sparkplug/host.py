@@ -17,7 +17,8 @@ read the node wrong: it sends the node an ``NCMD`` with ``Node Control/Rebirth``
 (counted, dead-lettered) until the new ``NBIRTH`` arrives. Birth values are definitions,
 not samples: only ``DDATA`` feeds windows.
 
-A ``DDATA`` becomes one ``Telemetry`` of asset = device id: each numeric metric is a
+A ``DDATA`` becomes ``Telemetry`` of asset = device id (one batch, or several when it
+holds more channels or timestamps than one batch may): each numeric metric is a
 channel (``channels`` maps metric names to channel names; an unmapped name is lowercased
 with runs of other characters made ``_``), samples at each metric's own timestamp. Metrics
 that are not numbers (strings, bytes, datasets) or have no channel name are counted, not used.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -48,7 +49,7 @@ from edge_agent.sparkplug.codec import (
     now_ms,
     sample,
 )
-from forewarn.contracts import Telemetry
+from forewarn.contracts import MAX_CHANNELS, MAX_SAMPLES, Telemetry
 
 _CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
@@ -100,20 +101,20 @@ class SparkplugHost:
         self._seq: Counter[str] = Counter()  # per asset: the Telemetry seq (the window stage checks it)
         self.counts: Counter[str] = Counter()
 
-    def admit(self, topic: SpTopic, payload: bytes) -> Telemetry | None:
-        """Apply one node or device message; the Telemetry of a DDATA, else None. Raises ``Rejected``."""
+    def admit(self, topic: SpTopic, payload: bytes) -> list[Telemetry]:
+        """Apply one node or device message; the Telemetry a DDATA carries, else []. Raises ``Rejected``."""
         key = (topic.group, topic.node)
         if key == self.ignore_node or topic.type in ("NCMD", "DCMD"):
             self.counts["ignored"] += 1  # our own node's messages, or another host's commands
-            return None
+            return []
         self.counts[topic.type.lower()] += 1
         message = decode(payload, self.limit)
         if topic.type == "NBIRTH":
             self._birth(key, message)
-            return None
+            return []
         if topic.type == "NDEATH":
             self._death(key, message)
-            return None
+            return []
         node = self._in_sequence(topic, key, message)
         if topic.type == "DBIRTH":
             node.devices[str(topic.device)] = AliasTable(message.metrics)
@@ -121,7 +122,7 @@ class SparkplugHost:
             node.devices.pop(str(topic.device), None)
         elif topic.type == "DDATA":
             return self._telemetry(topic, key, node, message)
-        return None
+        return []
 
     # ------------------------------------------------------------------ session and sequence
 
@@ -175,7 +176,7 @@ class SparkplugHost:
 
     # ------------------------------------------------------------------ data
 
-    def _telemetry(self, topic: SpTopic, key: tuple[str, str], node: _Node, message: SpPayload) -> Telemetry | None:
+    def _telemetry(self, topic: SpTopic, key: tuple[str, str], node: _Node, message: SpPayload) -> list[Telemetry]:
         device = str(topic.device)
         table = node.devices.get(device)
         if table is None:
@@ -191,20 +192,23 @@ class SparkplugHost:
         columns = self._columns(metrics, message.timestamp_ms)
         if not columns:
             self.counts["ddata_without_samples"] += 1
-            return None
-        stamps = sorted({ts for values in columns.values() for ts in values})
+            return []
         try:
-            telemetry = Telemetry(
-                site=self.site,
-                asset_id=device,
-                seq=self._seq[device],
-                timestamps=[ts / 1000.0 for ts in stamps],
-                channels={name: [values.get(ts) for ts in stamps] for name, values in columns.items()},
-            )
+            batches = [self._batch(device, self._seq[device] + i, chunk) for i, chunk in enumerate(_chunks(columns))]
         except ValidationError as exc:
             raise Rejected("invalid", f"{topic}: {exc}") from exc
-        self._seq[device] += 1
-        return telemetry
+        self._seq[device] += len(batches)
+        return batches
+
+    def _batch(self, device: str, seq: int, columns: dict[str, dict[int, float | None]]) -> Telemetry:
+        stamps = sorted({ts for values in columns.values() for ts in values})
+        return Telemetry(
+            site=self.site,
+            asset_id=device,
+            seq=seq,
+            timestamps=[ts / 1000.0 for ts in stamps],
+            channels={name: [values.get(ts) for ts in stamps] for name, values in columns.items()},
+        )
 
     def _columns(self, metrics: Iterable[Metric], default_ms: int | None) -> dict[str, dict[int, float | None]]:
         """channel -> {timestamp ms: sample}; metrics with no number or no channel name are counted, not used."""
@@ -234,6 +238,21 @@ class SparkplugHost:
             ("sparkplug_metrics_unused_total", "DDATA metrics not numeric or with no channel name", float(c["metrics_unused"])),
             ("sparkplug_nodes", "Sparkplug edge nodes with a live session", float(len(self._nodes))),
         ]  # fmt: skip
+
+
+def _chunks(columns: dict[str, dict[int, float | None]]) -> Iterator[dict[str, dict[int, float | None]]]:
+    """Columns in batches the telemetry contract takes: at most MAX_CHANNELS channels and MAX_SAMPLES timestamps.
+
+    A device with a hundred tags, or a DDATA of stored history, is split rather than refused.
+    """
+    names = list(columns)
+    for first in range(0, len(names), MAX_CHANNELS):
+        group = {name: columns[name] for name in names[first : first + MAX_CHANNELS]}
+        stamps = sorted({ts for values in group.values() for ts in values})
+        for start in range(0, len(stamps), MAX_SAMPLES):
+            low, high = stamps[start], stamps[min(start + MAX_SAMPLES, len(stamps)) - 1]
+            part = {name: {ts: v for ts, v in values.items() if low <= ts <= high} for name, values in group.items()}
+            yield {name: values for name, values in part.items() if values}
 
 
 def _bd_seq(metrics: Iterable[Metric]) -> int | None:

@@ -176,28 +176,30 @@ class SparkplugLink:
         arrived = time.perf_counter()
         payload = bytes(message.payload)
         topic = parse_topic(message.topic, self.settings.sparkplug.namespace)
+        deliveries: list[Delivery] = []
         try:
             if topic is None:
                 raise Rejected("sparkplug_bad_topic", f"{message.topic!r} is not a Sparkplug B node or device topic")
             if self.node is not None and topic.type == "NCMD" and topic.node == self.node_id:
                 self.node.command(payload, self.limit)
-                return
-            if self.host is None:
-                return
-            telemetry = self.host.admit(topic, payload)
-            if telemetry is None:
-                return
-            delivery = Delivery(message.topic, payload, message.mid, 0, arrived, message=telemetry)
+            elif self.host is not None:
+                batches = self.host.admit(topic, payload)
+                deliveries = [Delivery(message.topic, payload, message.mid, 0, arrived, message=t) for t in batches]
         except Rejected as exc:
-            delivery = Delivery(message.topic, payload[:8192], message.mid, 0, arrived, rejected=exc)
+            deliveries = [Delivery(message.topic, payload[:8192], message.mid, 0, arrived, rejected=exc)]
         except Exception as exc:  # a hostile payload must never reach the network thread as an exception
             log.exception("Sparkplug: failed on a message on %s", message.topic)
-            delivery = Delivery(
-                message.topic, payload[:8192], message.mid, 0, arrived, rejected=Rejected("sparkplug_error", repr(exc))
-            )
+            failed = Rejected("sparkplug_error", repr(exc))
+            deliveries = [Delivery(message.topic, payload[:8192], message.mid, 0, arrived, rejected=failed)]
+        for delivery in deliveries:
+            self._enqueue(delivery)
+
+    def _enqueue(self, delivery: Delivery) -> None:
+        """Into the inbox, waiting for room; a payload that found none is refused there (counted, dead-lettered)."""
         if not self.inbox.put(delivery):
-            full = Rejected("inbox_full", f"{len(payload):,} bytes while over {self.inbox.max_bytes:,} bytes wait")
-            self.inbox.put(Delivery(message.topic, payload[:8192], message.mid, 0, arrived, rejected=full), force=True)
+            size = len(delivery.payload)
+            full = Rejected("inbox_full", f"{size:,} bytes while over {self.inbox.max_bytes:,} bytes wait")
+            self.inbox.put(Delivery(delivery.topic, delivery.payload[:8192], 0, 0, delivery.arrived, rejected=full), force=True)
 
     def _send(self, topic: str, payload: bytes, qos: int) -> bool:
         return self.client.publish(topic, payload, qos=qos).rc == mqtt.MQTT_ERR_SUCCESS

@@ -20,7 +20,7 @@ class Plant:
         self.node = node
         self.seq = 0
 
-    def send(self, kind: str, metrics: list[Metric], device: str | None = None, seq: int | None = -1) -> Telemetry | None:
+    def send(self, kind: str, metrics: list[Metric], device: str | None = None, seq: int | None = -1) -> list[Telemetry]:
         if seq == -1:
             seq, self.seq = self.seq, (self.seq + 1) % 256
         topic = SpTopic("spBv1.0", "plant", kind, self.node, device)
@@ -67,14 +67,25 @@ def test_ddata_by_alias_becomes_telemetry_of_the_device_on_its_channels(host: Sp
         Metric(alias=1, value=13.0, timestamp_ms=T0 + 2000),
         Metric(alias=3, value="manual", timestamp_ms=T0 + 2000),  # a string: not a sample
     ]
-    telemetry = plant.send("DDATA", data, device="pump-7")
-    again = plant.send("DDATA", [Metric(alias=1, is_null=True)], device="pump-7")
-    assert telemetry is not None and again is not None
+    (telemetry,) = plant.send("DDATA", data, device="pump-7")
+    (again,) = plant.send("DDATA", [Metric(alias=1, is_null=True)], device="pump-7")
     assert telemetry.site == "site1" and telemetry.asset_id == "pump-7" and telemetry.seq == 0
     assert telemetry.timestamps == [(T0 + 1000) / 1000, (T0 + 2000) / 1000]
     assert telemetry.channels == {"motor_current": [12.5, 13.0], "bearing_temp": [-4.0, None]}
     assert again.seq == 1 and again.timestamps == [T0 / 1000] and again.channels == {"motor_current": [None]}
     assert host.counts["metrics_unused"] == 1
+
+
+def test_a_device_with_more_tags_than_one_batch_takes_is_split_not_refused(host: SparkplugHost) -> None:
+    plant = Plant(host)
+    plant.birth()
+    tags = [Metric(name=f"Tag {i}", alias=100 + i, datatype=DataType.Double, value=0.0) for i in range(70)]
+    plant.send("DBIRTH", tags, device="skid-1")
+    first, second = plant.send("DDATA", [Metric(alias=100 + i, value=float(i)) for i in range(70)], device="skid-1")
+    assert (first.seq, len(first.channels)) == (0, 64) and (second.seq, len(second.channels)) == (1, 6)
+    assert second.channels["tag_69"] == [69.0] and first.timestamps == second.timestamps == [T0 / 1000]
+    (after,) = plant.send("DDATA", [Metric(alias=100, value=1.0)], device="skid-1")
+    assert after.seq == 2
 
 
 def test_a_sequence_gap_asks_for_a_rebirth_and_refuses_data_until_it_comes(
@@ -95,7 +106,7 @@ def test_a_sequence_gap_asks_for_a_rebirth_and_refuses_data_until_it_comes(
         plant.send("DDATA", [Metric(alias=1, value=1.0)], device="pump-7")
     assert stale.value.reason == "sparkplug_out_of_sync" and len(requests) == 1  # asked again only after 3 s
     plant.birth()
-    assert plant.send("DDATA", [Metric(alias=1, value=2.0)], device="pump-7") is not None
+    assert len(plant.send("DDATA", [Metric(alias=1, value=2.0)], device="pump-7")) == 1
 
 
 def test_data_of_a_node_or_device_never_born_asks_for_a_rebirth(
@@ -120,7 +131,7 @@ def test_only_the_death_of_the_current_session_ends_it(host: SparkplugHost) -> N
     plant.birth(bd_seq=4)
     plant.send("NDEATH", [Metric(name=BD_SEQ, datatype=DataType.UInt64, value=3)], seq=None)  # an older session's will
     assert host.counts["stale_ndeath"] == 1
-    assert plant.send("DDATA", [Metric(alias=1, value=1.0)], device="pump-7") is not None
+    assert len(plant.send("DDATA", [Metric(alias=1, value=1.0)], device="pump-7")) == 1
     plant.send("NDEATH", [Metric(name=BD_SEQ, datatype=DataType.UInt64, value=4)], seq=None)
     with pytest.raises(Rejected) as after:
         plant.send("DDATA", [Metric(alias=1, value=1.0)], device="pump-7")
@@ -141,7 +152,7 @@ def test_a_bad_payload_or_an_invalid_device_id_is_refused_by_reason(host: Sparkp
 
 def test_own_node_and_commands_are_ignored(requests: list[tuple[SpTopic, bytes]]) -> None:
     host = SparkplugHost("s", {}, lambda t, p: requests.append((t, p)), limit=1024, ignore_node=("plant", "line1"))
-    assert Plant(host).send("DDATA", [Metric(alias=1, value=1.0)], device="pump-7") is None
+    assert Plant(host).send("DDATA", [Metric(alias=1, value=1.0)], device="pump-7") == []
     assert not requests and host.counts["ignored"] == 1
 
 
