@@ -233,7 +233,9 @@ def typed(metric: Metric) -> Metric:
     value = metric.value
     if bits is None or not isinstance(value, int) or isinstance(value, bool) or value < 0:
         return metric
-    if bits < 64 and value >= 1 << 31:
+    if value >= 1 << 63:  # a 64-bit complement, whatever the declared width (a long_value from a lax node)
+        return replace(metric, value=value - (1 << 64))
+    if bits < 64 and (1 << 31) <= value < (1 << 32):
         return replace(metric, value=value - (1 << 32))
     if (1 << (bits - 1)) <= value < (1 << bits):
         return replace(metric, value=value - (1 << bits))

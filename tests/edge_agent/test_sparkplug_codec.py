@@ -84,6 +84,9 @@ def test_data_named_by_alias_alone_resolves_to_the_birth_name_and_type() -> None
     bare = Metric(alias=7, value=(1 << 16) - 3)  # no datatype in the DDATA (the birth's applies), 16-bit complement
     assert table.resolve(data) == Metric(name="Motor/Temp", alias=7, datatype=DataType.Int16, value=-3)
     assert table.resolve(bare).value == -3 and table.resolve(bare).name == "Motor/Temp"
+    assert table.resolve(Metric(alias=7, value=(1 << 32) - 3)).value == -3  # 32-bit complement (Ignition)
+    assert table.resolve(Metric(alias=7, value=(1 << 64) - 3)).value == -3  # in a long_value
+    assert table.resolve(Metric(alias=7, value=300)).value == 300
     with pytest.raises(Rejected) as refused:
         table.resolve(Metric(alias=8, value=1))
     assert refused.value.reason == "sparkplug_unknown_alias" and "alias 8" in str(refused.value)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge_agent.errors import Rejected
 from edge_agent.sparkplug.codec import BD_SEQ, REBIRTH, DataType, Metric, SpPayload, SpTopic, decode, encode
@@ -162,3 +165,62 @@ def test_own_node_and_commands_are_ignored(requests: list[tuple[SpTopic, bytes]]
 )
 def test_metric_names_become_channel_names(metric: str, channel: str | None) -> None:
     assert channel_name(metric, {}) == channel
+
+
+REASONS = {
+    "sparkplug_undecodable", "sparkplug_bad_metric", "sparkplug_bad_birth", "sparkplug_unknown_alias", "sparkplug_seq_gap",
+    "sparkplug_no_seq", "sparkplug_out_of_sync", "sparkplug_unborn", "sparkplug_no_timestamp", "invalid",
+}  # fmt: skip
+KINDS = ["NBIRTH", "NDEATH", "NDATA", "DBIRTH", "DDEATH", "DDATA"]
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def born_host() -> SparkplugHost:
+    host = SparkplugHost("site1", {"Temp/Bearing DE": "bearing_temp"}, lambda t, p: None, limit=1 << 20)
+    Plant(host).birth()
+    return host
+
+
+@SETTINGS
+@given(kind=st.sampled_from(KINDS), payload=st.binary(max_size=300))
+def test_any_bytes_are_read_or_refused_with_a_known_reason(kind: str, payload: bytes) -> None:
+    host = born_host()
+    topic = SpTopic("spBv1.0", "plant", kind, "line1", "pump-7" if kind.startswith("D") else None)
+    try:
+        out = host.admit(topic, payload)
+    except Rejected as exc:
+        assert exc.reason in REASONS, exc
+    else:
+        assert all(isinstance(t, Telemetry) for t in out)
+
+
+samples = st.lists(
+    st.tuples(st.sampled_from([1, 2]), st.integers(0, 3_600_000), st.floats(-1e6, 1e6, allow_nan=False) | st.none()),
+    min_size=1,
+    max_size=40,
+)
+
+
+@SETTINGS
+@given(samples=samples)
+def test_every_valid_ddata_is_read_sample_for_sample(samples: list[tuple[int, int, float | None]]) -> None:
+    """The oracle: each (alias, timestamp, value) lands in its channel at its time (the last one wins a duplicate).
+
+    Alias 1 is a Float (32 bits on the wire), alias 2 an Int16 (values kept in its range, negatives included).
+    """
+    host = born_host()
+    metrics = [
+        Metric(alias=1, datatype=DataType.Float, timestamp_ms=T0 + dt, value=v, is_null=v is None)
+        if a == 1
+        else Metric(alias=2, datatype=DataType.Int16, timestamp_ms=T0 + dt, value=None if v is None else round(v) % 65536 - 32768)
+        for a, dt, v in samples
+    ]
+    (telemetry,) = Plant(host).send("DDATA", metrics, device="pump-7", seq=2)
+    expected: dict[str, dict[float, float | None]] = {}
+    for m in metrics:
+        value = None if m.value is None else float(np.float32(m.value)) if m.alias == 1 else float(m.value)
+        expected.setdefault("motor_current" if m.alias == 1 else "bearing_temp", {})[(m.timestamp_ms or 0) / 1000] = value
+    got = {name: dict(zip(telemetry.timestamps, values, strict=True)) for name, values in telemetry.channels.items()}
+    assert {name: {ts: v for ts, v in column.items() if ts in expected[name]} for name, column in got.items()} == expected
+    for name, column in got.items():  # at the other channel's timestamps: a gap, never a made-up value
+        assert all(v is None for ts, v in column.items() if ts not in expected[name])
