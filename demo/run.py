@@ -307,8 +307,7 @@ class Demo:
         play = ["simulate", "--scenario", self.scenario, "--speed", f"{self.speed:g}", "--duration", f"{self._sim_seconds():g}"]
         self._spawn("simulator", play, env)
         self.say(
-            f"demo: simulator playing scenario {self.scenario!r} at {self.speed:g}x on MQTT "
-            f"forewarn/demo-{self.namespace}/#; watching alerts"
+            f"demo: simulator playing scenario {self.scenario!r} at {self.speed:g}x on MQTT forewarn/demo-{self.namespace}/#"
         )
 
     def _kafka(self, stack: ExitStack) -> str:
@@ -463,6 +462,8 @@ class Demo:
         interrupted = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, interrupted.set)
+        # Said only now: a Ctrl-C from here on stops the demo (before, it may land in a connect and be lost).
+        self.say("demo: watching alerts (Ctrl-C stops the demo)")
         try:
             await consumer.start()
             deadline = self.started + self.duration_s
