@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge_agent.sparkplug.codec import BD_SEQ, REBIRTH, AliasTable, DataType, Metric, SpPayload, decode, encode
 from forewarn.contracts import Telemetry
 from models.windowing import WindowSpec
+from tests.conftest import PrivateMosquitto
 from tests.edge_agent.streams import Agent, expected_ids, plant_stream
 
 pytestmark = pytest.mark.integration
@@ -42,11 +43,17 @@ class SparkplugPeer:
         self.bd_seq = 0
         self.received: list[tuple[str, SpPayload]] = []
         self._lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self._filters = [(f"spBv1.0/{plant}/NCMD/line1", 0), (f"spBv1.0/{watched}/#", 1)]
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
         self.client.on_message = self._on_message
+        self.client.on_connect = lambda client, *_: client.subscribe(self._filters)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_disconnect = lambda *_: self.subscribed.clear()
+        self.client.reconnect_delay_set(1, 1)
         self.client.connect(host, int(port))
-        self.client.subscribe([(f"spBv1.0/{plant}/NCMD/line1", 0), (f"spBv1.0/{watched}/#", 1)])
         self.client.loop_start()
+        assert self.subscribed.wait(5), "the test's Sparkplug client subscribes"
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         with self._lock:
@@ -91,16 +98,18 @@ def agent(tmp_path: Path, mqtt_url: str, unique: str) -> Iterator[Agent]:
     agent.close()
 
 
+def sparkplug_env(agent: Agent, group: str, **more: str) -> None:
+    agent.env.update(FOREWARN_SPARKPLUG_ENABLED="true", FOREWARN_SPARKPLUG_GROUP_ID=group)
+    agent.env.update({f"FOREWARN_SPARKPLUG_{k.upper()}": v for k, v in more.items()})
+
+
 def test_a_plant_node_is_scored_and_a_scada_host_reads_the_gateway_as_an_edge_node(
     agent: Agent, mqtt_url: str, unique: str, spec: WindowSpec
 ) -> None:
     channels = list(spec.channels)
     explicit = {"Line/Sensor 1": channels[0]}
     group, plant = f"fw{unique}", f"plant{unique}"
-    agent.env.update(
-        FOREWARN_SPARKPLUG_ENABLED="true", FOREWARN_SPARKPLUG_GROUP_ID=group,
-        FOREWARN_SPARKPLUG_INGEST_GROUPS=json.dumps([plant]), FOREWARN_SPARKPLUG_CHANNELS=json.dumps(explicit),
-    )  # fmt: skip
+    sparkplug_env(agent, group, ingest_groups=json.dumps([plant]), channels=json.dumps(explicit))
     peer = SparkplugPeer(mqtt_url, plant, group, channels, explicit)
     try:
         agent.start()
@@ -163,5 +172,38 @@ def test_a_plant_node_is_scored_and_a_scada_host_reads_the_gateway_as_an_edge_no
         (topic, death), = peer.messages("NDEATH")  # fmt: skip
         assert topic == f"spBv1.0/{group}/NDEATH/{agent.gateway}"
         assert [(m.name, m.value) for m in death.metrics] == [(BD_SEQ, born[BD_SEQ])]
+    finally:
+        peer.close()
+
+
+def test_each_session_has_the_next_bdseq_and_a_clean_stop_says_ndeath(
+    tmp_path: Path, private_mosquitto: Callable[..., PrivateMosquitto], unique: str
+) -> None:
+    broker = private_mosquitto()
+    agent = Agent(tmp_path, broker.url, "", unique)
+    group = f"fw{unique}"
+    sparkplug_env(agent, group)
+    peer = SparkplugPeer(broker.url, f"plant{unique}", group, [], {})
+    try:
+        agent.start()
+        agent.wait(lambda: len(peer.messages("NBIRTH")) == 1, 10, "the first NBIRTH")
+        first = {m.name: m.value for m in peer.messages("NBIRTH")[0][1].metrics}[BD_SEQ]
+        broker.stop()
+        agent.wait(lambda: agent.metric("forewarn_edge_sparkplug_connected") == 0, 10, "the agent notices")
+        broker.start()
+        agent.wait(lambda: agent.metric("forewarn_edge_sparkplug_connected") == 1 and peer.subscribed.is_set(), 20, "both back")
+        ask = SpPayload(metrics=(Metric(name=REBIRTH, datatype=DataType.Boolean, value=True),), timestamp_ms=1)
+        peer.client.publish(f"spBv1.0/{group}/NCMD/{agent.gateway}", encode(ask), qos=0).wait_for_publish(5)
+        agent.wait(lambda: len(peer.messages("NBIRTH")) >= 2, 10, "the NBIRTH of the new session")
+        second = peer.messages("NBIRTH")[-1][1]
+        assert second.seq == 0 and {m.name: m.value for m in second.metrics}[BD_SEQ] == (first + 1) % 256  # type: ignore[operator]
+        assert agent.stop() == 0
+
+        def deaths() -> list[object]:
+            return [m.value for _, p in peer.messages("NDEATH") for m in p.metrics if m.name == BD_SEQ]
+
+        agent.wait(lambda: deaths()[-1:] == [(first + 1) % 256], 10, "the NDEATH of a clean stop", alive=False)  # type: ignore[operator]
+        # Before it, at most the first session's (Mosquitto sends the wills of its clients when it shuts down).
+        assert deaths()[:-1] in ([], [first])
     finally:
         peer.close()
