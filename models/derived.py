@@ -37,9 +37,16 @@ MIN_CURRENT_A = 0.5
 """Below this mean phase current a motor is not driven: even a small one's magnetising current is amps."""
 
 
+SPEED_KRPM = "~speed_krpm"
+"""Getter name of the running speed in krpm, NaN when stopped: read once per getter, as ten formulas divide by it."""
+
+
 def _speed(g: Getter) -> np.ndarray:
-    s = g("speed_rpm", MEAN)
-    return np.where(s > MIN_SPEED_RPM, s / 1000.0, np.nan)  # krpm, NaN when stopped
+    return g(SPEED_KRPM, MEAN)
+
+
+def _krpm(speed_rpm: np.ndarray) -> np.ndarray:
+    return np.where(speed_rpm > MIN_SPEED_RPM, speed_rpm / 1000.0, np.nan)  # krpm, NaN when stopped
 
 
 def _log(x: np.ndarray) -> np.ndarray:
@@ -208,7 +215,7 @@ def getter(
     """Access (N, steps) values of one statistic of one channel; NaN where missing or not in the spec.
 
     ``channel + LAGGED`` reads the lagged mean square of a lagged channel (any statistic);
-    RATED_CURRENT reads each window's rated current (N,), NaN where its rating plate is unknown;
+    RATED_CURRENT reads each window's rated current (N,), NaN where its rating plate is unknown; SPEED_KRPM the speed in krpm;
     PUMP_SLOPE each window's fitted pump-curve b (N,), NaN where none is fitted.
     """
     index = {c: i for i, c in enumerate(channels)}
@@ -219,7 +226,13 @@ def getter(
         v = np.full(n, np.nan) if values is None else np.asarray(values, dtype=np.float64)
         return np.broadcast_to(v[:, None], (n, steps))
 
+    # Every channel's statistics masked at once (NaN where the step had no sample): one numpy call
+    # instead of one per channel read, which at a history fold's two steps is most of the cost.
+    masked = np.where((counts > 0)[..., None], stats.astype(np.float64), np.nan)  # (N, steps, C, 4)
+
     def read(channel: str, stat: int) -> np.ndarray:
+        if channel == SPEED_KRPM:
+            return _krpm(get("speed_rpm", MEAN))
         if channel == RATED_CURRENT:
             return per_window(rated_current)
         if channel == PUMP_SLOPE:
@@ -230,7 +243,7 @@ def getter(
         i = index.get(channel)
         if i is None:
             return np.full((n, steps), np.nan)
-        return np.where(counts[:, :, i] > 0, stats[:, :, i, stat].astype(np.float64), np.nan)
+        return masked[:, :, i, stat]
 
     seen: dict[tuple[str, int], np.ndarray] = {}
 

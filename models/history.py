@@ -114,15 +114,19 @@ class AssetHistory:
     ) -> None:
         """Fold steps (k,) for good: mean/std/count (k, channels), running (k,) bool, mean squares of spec.lagged (k, L)."""
         stats = np.stack([mean, std, mean, mean], axis=-1)[None]  # (1, k, channels, 4): derive reads mean and std
+        fitted, curve = isinstance(self._lag, FittedLag), self._curve is not None
+        names = ("winding_rise_c",) * fitted + ("log_flow_per_speed", "head_per_speed2") * curve
+        raw = derive(names, self.spec.channels, stats, count[None])[0].T if names else None  # one call for both needs
         lagged = None
         if isinstance(self._lag, FittedLag):
-            rise = derive(("winding_rise_c",), self.spec.channels, stats, count[None])[0, :, 0]  # (k,) scores candidates
-            lagged = self._lag.run(steps, squares, True, running, rise)
+            assert raw is not None
+            lagged = self._lag.run(steps, squares, True, running, raw[0])  # the winding's rise (k,) scores candidates
         elif self._lag is not None:
             lagged = self._lag.run(steps, squares, True, running)
         slope = self.pump_slope()  # as the windows before these steps read it
         if self._curve is not None:
-            flow, head = derive(("log_flow_per_speed", "head_per_speed2"), self.spec.channels, stats, count[None])[0].T
+            assert raw is not None
+            flow, head = raw[-2], raw[-1]
             self._curve.fold(steps[running], np.exp(2.0 * flow[running]), head[running])  # (Q/n)^2, head/n^2
         if self._channels is None:
             return

@@ -10,7 +10,23 @@ values. numpy only.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+
+
+@functools.lru_cache(maxsize=64)
+def _triangles(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of ``Lag.run``'s unrolled recursion over k steps, made once per k (read-only).
+
+    later (k + 1, k): step m comes at or after input r; reaches (k + 1, k): input r (0: the
+    state before) is in by step i.
+    """
+    later = np.arange(k)[None, :] >= np.arange(k + 1)[:, None]
+    reaches = np.arange(k)[None, :] >= np.arange(k + 1)[:, None] - 1
+    later.setflags(write=False)
+    reaches.setflags(write=False)
+    return later, reaches
 
 
 class Lag:
@@ -32,7 +48,14 @@ class Lag:
         self.state = np.full(size, np.nan)
         self.last_step = np.full(size, -(10**18), dtype=np.int64)
 
-    def run(self, steps: np.ndarray, values: np.ndarray, commit: bool, running: np.ndarray | None = None) -> np.ndarray:
+    def run(
+        self,
+        steps: np.ndarray,
+        values: np.ndarray,
+        commit: bool,
+        running: np.ndarray | None = None,
+        columns: slice = slice(None),
+    ) -> np.ndarray:
         """Filter ``values`` (k, size) at absolute step indices ``steps`` (k,), increasing; NaN: no value.
 
         ``running`` (k,) bool: steps where the machine ran; a stopped step decays with the
@@ -40,20 +63,23 @@ class Lag:
 
         Returns the filtered value after each step (k, size), NaN until a value was seen.
         ``commit=False`` looks ahead (a window's steps, which later hops will fold for good)
-        without moving the filter.
+        without moving the filter; it may filter only some ``columns`` of the state (values
+        then has that many), each column being a filter of its own.
         """
+        assert not commit or columns == slice(None), "a commit moves every filter"
+        state, last_step = self.state[columns], self.last_step[columns]
         steps = np.asarray(steps, dtype=np.int64)
         ran = np.ones(len(steps), dtype=bool) if running is None else np.asarray(running, dtype=bool)
         seen = np.isfinite(values)
         # Known up front, per step and value: the last step with a value before this one,
         # whether any value came before, and so each step's decay. The gateway runs this for
         # every window, so it is whole-array numpy with no Python loop per step.
-        stamped = np.where(seen, steps[:, None], self.last_step)
-        last = np.maximum.accumulate(np.vstack([self.last_step[None], stamped]), axis=0)  # (k + 1, size)
-        had = np.isfinite(self.state) | np.vstack([np.zeros((1, seen.shape[1]), bool), np.logical_or.accumulate(seen, axis=0)])
+        stamped = np.where(seen, steps[:, None], last_step)
+        last = np.maximum.accumulate(np.vstack([last_step[None], stamped]), axis=0)  # (k + 1, size)
+        had = np.isfinite(state) | np.vstack([np.zeros((1, seen.shape[1]), bool), np.logical_or.accumulate(seen, axis=0)])
         gap = steps[:, None] - last[:-1]
-        restart = seen & (~had[:-1] | (gap > self.max_gap_steps))
-        keep = np.where(ran[:, None], self.keep, self.keep_stopped) ** np.clip(gap, 1, None)
+        restart = seen & (~had[:-1] | (gap > self.max_gap_steps[columns]))
+        keep = np.where(ran[:, None], self.keep[columns], self.keep_stopped[columns]) ** np.clip(gap, 1, None)
         # state_i = carry_i * state_(i-1) + put_i: a value moves the state towards itself (a
         # restart all the way), a step without one carries it. Unrolled over the steps as a
         # (k + 1, k) triangle of carried products (a window is 20 steps, so it stays small).
@@ -61,10 +87,9 @@ class Lag:
         with np.errstate(invalid="ignore"):  # nan value: masked by the where
             put = np.where(seen, (1.0 - carry) * values, 0.0)
         k = len(steps)
-        later = np.arange(k)[None, :] >= np.arange(k + 1)[:, None]  # (r, m): step m comes at or after input r
+        later, reaches = _triangles(k)
         products = np.cumprod(np.where(later[:, :, None], carry[None], 1.0), axis=1)  # (r, i): carried from r to i
-        reaches = np.arange(k)[None, :] >= np.arange(k + 1)[:, None] - 1  # input r (0: the state before) is in by step i
-        inputs = np.vstack([np.where(had[0], self.state, 0.0)[None], put])  # a finite stand-in before any value
+        inputs = np.vstack([np.where(had[0], state, 0.0)[None], put])  # a finite stand-in before any value
         out: np.ndarray = np.einsum("ris,rs->is", np.where(reaches[:, :, None], products, 0.0), inputs)
         out[~had[1:]] = np.nan
         if commit:
@@ -116,6 +141,9 @@ class FittedLag:
     ) -> np.ndarray:
         """As ``Lag.run``, through the chosen candidate; ``rise`` (k,): the winding's rise over ambient per step,
         NaN where unknown, scores the candidates when ``commit``."""
+        if not commit:  # a look ahead reads the chosen candidate only: filter just its columns
+            first = self.chosen * self.size
+            return self.lag.run(steps, values, False, running, slice(first, first + self.size))
         tiled = np.tile(values, (1, self.candidates))  # (k, candidates * size), candidate-major like the lag's columns
         out = self.lag.run(steps, tiled, commit, running).reshape(len(steps), self.candidates, self.size)
         chosen = out[:, self.chosen]  # chosen from the history before these steps

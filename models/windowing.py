@@ -200,6 +200,7 @@ class AssetWindower:
         self.rated_current_a = rated_current_a
         self.counters = WindowerCounters()
         self._column = {name: i for i, name in enumerate(spec.channels)}
+        self._layouts: dict[tuple[str, ...], tuple[list[int], list[bool]]] = {}  # see _values
         self._hop_steps = round(spec.hop_s / spec.step_s)
         grace_steps = math.ceil(spec.grace_s / spec.step_s)
         # The ring holds the window being waited for, its grace, and one hop of newer data.
@@ -215,6 +216,8 @@ class AssetWindower:
         self._waveforms: deque[Waveform] = deque(maxlen=8)
         self._next_end_step: int | None = None  # end (exclusive, in steps) of the next window to emit
         self._completed: list[Window] = []  # windows cut while folding a large batch, not yet taken
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # (steps, values) not yet in the ring: _fold
+        self._pending_low = self._pending_high = 0  # their lowest and highest step
         self._run_column = self._column.get(spec.running_channel) if spec.running_channel else None
         self._lag_columns = [self._column[c] for c in spec.lagged]
         self._log_column = self._column.get(LOG_RATE_CHANNEL)
@@ -232,13 +235,7 @@ class AssetWindower:
         if self._next_end_step is None:
             self._start(int(steps[0]))
         assert self._next_end_step is not None
-        values = np.full((len(ts), len(self.spec.channels)), np.nan)  # (n, channels)
-        for name, column in message.channels.items():
-            index = self._column.get(name)
-            if index is None or index == self._log_column:  # log_lines is counted from log records, never sent
-                self.counters.unknown_channel_samples += sum(v is not None for v in column)
-                continue
-            values[:, index] = np.array(column, dtype=np.float64)  # None -> nan
+        values = self._values(message, len(ts))  # (n, channels)
         oldest_useful = self._next_end_step - self.spec.steps
         keep = steps >= oldest_useful
         if not keep.all():
@@ -249,6 +246,40 @@ class AssetWindower:
         self._fold_in_hops(ts, steps, values)
         if message.waveform is not None:
             self._waveforms.append(message.waveform)
+
+    def _values(self, message: Telemetry, n: int) -> np.ndarray:
+        """(n, channels) float64 of a message's samples on the spec's columns, NaN where none (None or not sent).
+
+        One array conversion for all the message's columns, not one per channel, and the columns'
+        places looked up once per set of channel names an asset sends (it rarely changes): at a
+        few samples per message, per-call overhead is most of the windower's cost.
+        """
+        names = tuple(message.channels)
+        layout = self._layouts.get(names)
+        if layout is None:
+            if len(self._layouts) >= 16:  # an asset whose channel set keeps changing: stay bounded
+                self._layouts.clear()
+            layout = self._layouts[names] = self._layout(names)
+        indices, known = layout
+        columns = list(message.channels.values())
+        if len(indices) < len(columns):
+            for column, used in zip(columns, known, strict=True):
+                if not used:
+                    self.counters.unknown_channel_samples += sum(v is not None for v in column)
+            columns = [column for column, used in zip(columns, known, strict=True) if used]
+        values = np.full((n, len(self.spec.channels)), np.nan)
+        if columns:
+            values[:, indices] = np.array(columns, dtype=np.float64).T  # None -> nan
+        return values
+
+    def _layout(self, names: tuple[str, ...]) -> tuple[list[int], list[bool]]:
+        """Column of each of the spec's channels among ``names``, and which names are the spec's.
+
+        log_lines is counted from log records, never sent: sent, it counts as an unknown channel.
+        """
+        columns = [self._column.get(name) for name in names]
+        known = [index is not None and index != self._log_column for index in columns]
+        return [index for index, used in zip(columns, known, strict=True) if used and index is not None], known
 
     def _start(self, first_step: int) -> None:
         """Set the first window's end from the asset's first step of data."""
@@ -278,31 +309,68 @@ class AssetWindower:
             start = stop
 
     def _fold(self, steps: np.ndarray, values: np.ndarray) -> None:
-        # Sorted steps: aggregate each run of equal steps at once, then add runs into their slots.
-        starts = np.concatenate(([0], np.flatnonzero(np.diff(steps)) + 1))
+        """Queue a message's samples (at most a hop of sorted steps) for the ring; ``_flush`` adds them in.
+
+        Folding waits until a window is cut (about once a hop) so that the ring's numpy work is done
+        once for the half-dozen messages of a hop, not once per message: per message it cost more
+        than the arithmetic. The queue is flushed early rather than ever span as many steps as the
+        ring has slots, so that each step it holds has a slot of its own (see ``_flush``).
+        """
+        low, high = int(steps[0]), int(steps[-1])
+        if self._pending and max(high, self._pending_high) - min(low, self._pending_low) >= self._ring:
+            self._flush()
+        if not self._pending:
+            self._pending_low, self._pending_high = low, high
+        self._pending.append((steps, values))
+        self._pending_low, self._pending_high = min(low, self._pending_low), max(high, self._pending_high)
+
+    def _flush(self) -> None:
+        """Add the queued samples into their steps' slots, exactly as folding them message by message would.
+
+        Each message's samples of one step are summed on their own (a run), then the runs are added
+        into their slots in arrival order (``np.add.at`` applies repeated indices in order), so the
+        float sums are bit for bit those of folding each message as it came. A run older than its
+        slot's step is late (counted, dropped); a newer one resets the slot first. That each queued
+        step has its own slot (``_fold``) is what lets these checks be made for all runs at once.
+        """
+        if not self._pending:
+            return
+        queued, self._pending = self._pending, []
+        steps = np.concatenate([s for s, _ in queued]) if len(queued) > 1 else queued[0][0]
+        values = np.concatenate([v for _, v in queued]) if len(queued) > 1 else queued[0][1]
+        starts_run = np.zeros(len(steps), dtype=bool)
+        starts_run[np.cumsum([0] + [len(s) for s, _ in queued[:-1]])] = True  # a message starts a run
+        starts_run[1:] |= steps[1:] != steps[:-1]  # and so does a new step within one
+        starts = np.flatnonzero(starts_run)
         run_steps = steps[starts]
         present = ~np.isnan(values)
         zeroed = np.where(present, values, 0.0)
         counts = np.add.reduceat(present.astype(np.int32), starts, axis=0)
         sums = np.add.reduceat(zeroed, starts, axis=0)
         sumsqs = np.add.reduceat(zeroed * zeroed, starts, axis=0)
-        mins = np.minimum.reduceat(np.where(present, values, np.inf), starts, axis=0)
-        maxs = np.maximum.reduceat(np.where(present, values, -np.inf), starts, axis=0)
+        mins = np.fmin.reduceat(values, starts, axis=0)  # fmin/fmax skip NaN; an all-NaN run stays NaN,
+        maxs = np.fmax.reduceat(values, starts, axis=0)  # which fmin/fmax into the slot's +-inf then ignore
         slots = run_steps % self._ring
-        for i, (step, slot) in enumerate(zip(run_steps.tolist(), slots.tolist(), strict=True)):
-            held = self._bin[slot]
-            if held != step:
-                if held > step:  # the slot already moved on to newer data: this step is gone
-                    self.counters.late_samples += int(counts[i].sum())
-                    continue
-                self._reset(slot, step)
-            self._count[slot] += counts[i]
-            self._sum[slot] += sums[i]
-            self._sumsq[slot] += sumsqs[i]
-            np.minimum(self._min[slot], mins[i], out=self._min[slot])
-            np.maximum(self._max[slot], maxs[i], out=self._max[slot])
+        held = self._bin[slots]
+        late = run_steps < held  # the slot already moved on to newer data: this step is gone
+        if late.any():
+            self.counters.late_samples += int(counts[late].sum())
+            keep = ~late
+            run_steps, slots, counts, sums, sumsqs, mins, maxs = (
+                a[keep] for a in (run_steps, slots, counts, sums, sumsqs, mins, maxs)
+            )
+            held = held[keep]
+        newer = run_steps > held
+        if newer.any():
+            self._reset(slots[newer], run_steps[newer])
+        np.add.at(self._count, slots, counts)
+        np.add.at(self._sum, slots, sums)
+        np.add.at(self._sumsq, slots, sumsqs)
+        np.fmin.at(self._min, slots, mins)
+        np.fmax.at(self._max, slots, maxs)
 
-    def _reset(self, slot: int, step: int) -> None:
+    def _reset(self, slot: np.ndarray, step: np.ndarray) -> None:
+        """Give slots (k,) to steps (k,): their aggregates start empty."""
         self._bin[slot] = step
         self._count[slot] = 0
         self._sum[slot] = 0.0
@@ -357,6 +425,7 @@ class AssetWindower:
     def _emit(self, until: float) -> Iterator[Window]:
         spec = self.spec
         while self._next_end_step is not None and self._next_end_step * spec.step_s <= until:
+            self._flush()  # the ring is read from here on
             end_step = self._next_end_step
             newest_step = math.floor(self.latest_ts / spec.step_s)
             if end_step < newest_step - spec.steps:
