@@ -29,6 +29,7 @@ from typing import Literal
 from edge_agent.errors import Rejected
 from edge_agent.metrics import EdgeMetrics
 from forewarn.contracts import LogRecord, Telemetry
+from models.history import DerivedBacklog
 from models.windowing import AssetWindower, Window, WindowerCounters, WindowSpec
 
 Verdict = Literal["new", "duplicate", "reordered", "reset"]
@@ -109,6 +110,7 @@ class WindowStage:
         self._assets: dict[str, _Asset] = {}
         self._ready: list[tuple[Window, float]] = []
         self._retired = WindowerCounters()  # counters of assets that gave up their slot
+        self._backlog = DerivedBacklog(spec)  # the assets' histories derive their features together
         # The labelled counters, looked up once: per message the lookup cost as much as the count.
         self._telemetry_messages = metrics.messages.labels("telemetry")
         self._log_messages = metrics.messages.labels("log")
@@ -166,6 +168,7 @@ class WindowStage:
         for asset_id in list(self._assets):
             self._retire(asset_id)
         self.spec = spec
+        self._backlog = DerivedBacklog(spec)
 
     @property
     def asset_count(self) -> int:
@@ -197,7 +200,12 @@ class WindowStage:
         asset_type = message.asset_type if isinstance(message, Telemetry) else None
         asset = _Asset(
             windower=AssetWindower(
-                self.spec, message.site, message.asset_id, asset_type, rated_current_a=policy.rated_currents.get(message.asset_id)
+                self.spec,
+                message.site,
+                message.asset_id,
+                asset_type,
+                rated_current_a=policy.rated_currents.get(message.asset_id),
+                backlog=self._backlog,
             ),
             telemetry_seq=SeqTracker(policy.dedup_window),
             log_seq=SeqTracker(policy.dedup_window),

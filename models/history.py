@@ -89,8 +89,12 @@ class _EW:
 class AssetHistory:
     """What one asset's folded steps say: reference (channels, derived features) and lagged heating."""
 
-    def __init__(self, spec: WindowSpec, rated_current_a: float | None = None) -> None:
+    def __init__(self, spec: WindowSpec, rated_current_a: float | None = None, backlog: DerivedBacklog | None = None) -> None:
+        """``backlog``: shared by the assets of one stream, so that their derived features are derived together."""
         self.spec = spec
+        self._backlog = DerivedBacklog(spec) if backlog is None else backlog
+        assert self._backlog.spec == spec, "a backlog derives for one window spec"
+        self._queued = 0  # hops of this asset waiting in the backlog
         self._rated = np.array([np.nan if rated_current_a is None else rated_current_a])
         alpha = 1.0 - math.exp(-spec.step_s / spec.reference_s) if spec.reference_s > 0 else 0.0
         warm = spec.reference_min_s
@@ -134,19 +138,15 @@ class AssetHistory:
         for k in range(stats.shape[1]):
             self._channels.update(stats[0, k, :, 0], count[k] > 0)
         if self._derived is not None and self.spec.reference_derived and stats.shape[1]:
-            lag = None if lagged is None else lagged[running][None]
-            values = derive(
-                self.spec.reference_derived,
-                self.spec.channels,
-                stats,
-                count[None],
-                lag,
-                self.spec.lagged,
-                self._rated,
-                None if slope is None else np.array([slope]),
-            )[0]
-            for k in range(len(values)):  # (k, D), nan where undefined
-                self._derived.update(values[k], np.isfinite(values[k]))
+            self._queued += 1
+            self._backlog.add(self, stats[0], count, None if lagged is None else lagged[running], slope)
+
+    def _take_derived(self, values: np.ndarray) -> None:
+        """Fold one queued hop's derived features (k, D), NaN where undefined, into the reference, in order."""
+        assert self._derived is not None
+        self._queued -= 1
+        for k in range(len(values)):
+            self._derived.update(values[k], np.isfinite(values[k]))
 
     def pump_slope(self) -> float | None:
         """The pump's own curve b so far (models.curve); None when the spec fits none or no running duty point was seen."""
@@ -158,4 +158,50 @@ class AssetHistory:
 
     def reference_derived(self) -> np.ndarray | None:
         """(D, 2) [mean, std] of derived features before the window; None when the spec keeps none."""
-        return None if self._derived is None or not self.spec.reference_derived else self._derived.value()
+        if self._derived is None or not self.spec.reference_derived:
+            return None
+        if self._queued:
+            self._backlog.drain()
+        return self._derived.value()
+
+
+class DerivedBacklog:
+    """Folded hops whose derived features the assets' running references have still to take in.
+
+    Deriving the features of a hop's few steps costs about a third of a millisecond of numpy call
+    overhead, whatever the number of rows, and a stream's assets complete their windows one after
+    another. So a hop waits here until its asset next reads its reference (a hop later), by which
+    time every other asset has queued its own, and one derive call serves them all. The values
+    are those of deriving each hop alone (every derived feature is computed step by step, never
+    across steps or windows), and each asset takes its hops in, in order, before it reads.
+    """
+
+    def __init__(self, spec: WindowSpec) -> None:
+        self.spec = spec
+        self._items: list[tuple[AssetHistory, np.ndarray, np.ndarray, np.ndarray | None, float, float | None]] = []
+
+    def add(
+        self, history: AssetHistory, stats: np.ndarray, count: np.ndarray, lagged: np.ndarray | None, slope: float | None
+    ) -> None:
+        """Queue a hop's running steps: stats (k, channels, 4), count (k, channels), lagged (k, L), the pump slope before it."""
+        self._items.append((history, stats, count, lagged, float(history._rated[0]), slope))
+
+    def drain(self) -> None:
+        """Derive every queued hop in one call and hand each asset its values, in queue order."""
+        items, self._items = self._items, []
+        if not items:
+            return
+        steps = max(len(item[1]) for item in items)
+        spec = self.spec
+        stats = np.full((len(items), steps, len(spec.channels), 4), np.nan)
+        count = np.zeros((len(items), steps, len(spec.channels)), dtype=np.int32)  # padding: no sample, never read
+        lagged = np.full((len(items), steps, len(spec.lagged)), np.nan) if spec.lagged else None
+        for i, (_, s, c, lag, _, _) in enumerate(items):
+            stats[i, : len(s)], count[i, : len(c)] = s, c
+            if lagged is not None and lag is not None:
+                lagged[i, : len(lag)] = lag
+        rated = np.array([item[4] for item in items])  # NaN where the rating plate is unknown
+        slope = np.array([np.nan if item[5] is None else item[5] for item in items])
+        values = derive(spec.reference_derived, spec.channels, stats, count, lagged, spec.lagged, rated, slope)
+        for i, (history, s, *_) in enumerate(items):
+            history._take_derived(values[i, : len(s)])

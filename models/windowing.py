@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from forewarn.contracts import LogRecord, Telemetry, Waveform
-from models.history import AssetHistory
+from models.history import AssetHistory, DerivedBacklog
 
 STATS = ("mean", "std", "min", "max")
 """The per-step statistics of each channel, in the order of Window.stats' last axis."""
@@ -188,9 +188,11 @@ class AssetWindower:
         asset_type: str | None = None,
         every: int = 1,
         rated_current_a: float | None = None,
+        backlog: DerivedBacklog | None = None,
     ) -> None:
         """``every``: build only every n-th window (by its end, in hops); the history still folds every hop.
-        ``rated_current_a``: from the asset's rating plate, when known."""
+        ``rated_current_a``: from the asset's rating plate, when known. ``backlog``: shared by a stream's
+        assets, whose histories then derive their features together (models.history.DerivedBacklog)."""
         assert every >= 1, "every must be a positive number of hops"
         self.spec = spec
         self.every = every
@@ -221,7 +223,7 @@ class AssetWindower:
         self._run_column = self._column.get(spec.running_channel) if spec.running_channel else None
         self._lag_columns = [self._column[c] for c in spec.lagged]
         self._log_column = self._column.get(LOG_RATE_CHANNEL)
-        self.history = AssetHistory(spec, rated_current_a)
+        self.history = AssetHistory(spec, rated_current_a, backlog)
         self.latest_ts = -math.inf
 
     # ---------------------------------------------------------------- input
@@ -567,12 +569,19 @@ class Windower:
     """Build only every n-th window of each asset (training needs fewer of the overlapping windows)."""
     rated_currents: dict[str, float] = field(default_factory=dict)
     """asset_id -> rated current, for the assets whose rating plates are known."""
+    backlog: DerivedBacklog | None = None
+    """Shared by the assets' histories (models.history.DerivedBacklog); one is made for the spec when None."""
+
+    def __post_init__(self) -> None:
+        if self.backlog is None:
+            self.backlog = DerivedBacklog(self.spec)
 
     def asset(self, site: str, asset_id: str, asset_type: str | None = None) -> AssetWindower:
         windower = self.assets.get(asset_id)
         if windower is None:
             rated = self.rated_currents.get(asset_id)
-            windower = self.assets[asset_id] = AssetWindower(self.spec, site, asset_id, asset_type, self.every, rated)
+            windower = AssetWindower(self.spec, site, asset_id, asset_type, self.every, rated, self.backlog)
+            self.assets[asset_id] = windower
         return windower
 
     def add(self, message: Telemetry | LogRecord) -> AssetWindower:
