@@ -75,11 +75,11 @@ class Lag:
         # whether any value came before, and so each step's decay. The gateway runs this for
         # every window, so it is whole-array numpy with no Python loop per step.
         stamped = np.where(seen, steps[:, None], last_step)
-        last = np.maximum.accumulate(np.vstack([last_step[None], stamped]), axis=0)  # (k + 1, size)
-        had = np.isfinite(state) | np.vstack([np.zeros((1, seen.shape[1]), bool), np.logical_or.accumulate(seen, axis=0)])
+        last = np.maximum.accumulate(np.concatenate([last_step[None], stamped]), axis=0)  # (k + 1, size)
+        had = np.isfinite(state) | np.concatenate([np.zeros((1, seen.shape[1]), bool), np.logical_or.accumulate(seen, axis=0)])
         gap = steps[:, None] - last[:-1]
         restart = seen & (~had[:-1] | (gap > self.max_gap_steps[columns]))
-        keep = np.where(ran[:, None], self.keep[columns], self.keep_stopped[columns]) ** np.clip(gap, 1, None)
+        keep = np.where(ran[:, None], self.keep[columns], self.keep_stopped[columns]) ** np.maximum(gap, 1)
         # state_i = carry_i * state_(i-1) + put_i: a value moves the state towards itself (a
         # restart all the way), a step without one carries it. Unrolled over the steps as a
         # (k + 1, k) triangle of carried products (a window is 20 steps, so it stays small).
@@ -89,7 +89,7 @@ class Lag:
         k = len(steps)
         later, reaches = _triangles(k)
         products = np.cumprod(np.where(later[:, :, None], carry[None], 1.0), axis=1)  # (r, i): carried from r to i
-        inputs = np.vstack([np.where(had[0], state, 0.0)[None], put])  # a finite stand-in before any value
+        inputs = np.concatenate([np.where(had[0], state, 0.0)[None], put])  # a finite stand-in before any value
         out: np.ndarray = np.einsum("ris,rs->is", np.where(reaches[:, :, None], products, 0.0), inputs)
         out[~had[1:]] = np.nan
         if commit:

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from forewarn.contracts import NORMAL, ChannelEvidence, Evidence, LogEvidence
+from forewarn.contracts import NORMAL, ChannelEvidence, Evidence, LogEvidence, LogRecord
 from models.bundle import read_json, verify
 from models.errors import BundleError
 from models.features import Features, FeatureSpec, Featuriser, Normaliser
@@ -213,7 +213,7 @@ class Predictor:
         ttfs = np.expm1(np.clip(raw["ttf_log_hours"], 0.0, 12.0))
         anomaly = np.clip(raw["anomaly"], 0.0, 1.0)
         evidence = self._channel_evidence(z, value, types)
-        log_evidence = self._log_evidence(windows, best, probs)
+        log_evidence = self._log_evidence(windows, features, best, probs)
         outputs = []
         for i in range(len(windows)):
             fault = labels[best[i]]
@@ -268,24 +268,31 @@ class Predictor:
             out.append(items)
         return out
 
-    def _log_evidence(self, windows: Sequence[Window], best: np.ndarray, probs: np.ndarray) -> list[list[LogEvidence]]:
+    def _log_evidence(
+        self, windows: Sequence[Window], features: Features, best: np.ndarray, probs: np.ndarray
+    ) -> list[list[LogEvidence]]:
         """Per window, the log lines whose removal changes its fault verdict, by how much the fault's probability falls.
 
         A line is evidence only if the model needs it: each line of a window called faulty is taken
         out in turn and the window scored again (one batch per call); a line whose removal leaves the
         verdict standing is not shown, however much attention it drew. Normal verdicts show no lines.
+        Only the log tokens of a variant are featurised anew: its sensor tokens are its window's
+        (``features``), which the logs do not enter.
         """
         out: list[list[LogEvidence]] = [[] for _ in windows]
-        variants, owners = [], []
+        variants: list[tuple[LogRecord, ...]] = []
+        owners: list[tuple[int, int]] = []
         for i, window in enumerate(windows):
             if best[i] != 0 and window.logs:
                 for k in range(len(window.logs)):
-                    variants.append(replace(window, logs=window.logs[:k] + window.logs[k + 1 :]))
+                    variants.append(window.logs[:k] + window.logs[k + 1 :])
                     owners.append((i, k))
         if not variants:
             return out
-        raw = self.run(self.featuriser(variants))
-        without = self._applicable_only(raw["probabilities"], [w.asset_type for w in variants])
+        tokens, line_index = self.featuriser.log_tokens(variants)
+        rows = np.array([i for i, _ in owners])
+        raw = self.run(Features(features.sensors[rows], tokens, line_index))
+        without = self._applicable_only(raw["probabilities"], [windows[i].asset_type for i, _ in owners])
         for (i, k), p in zip(owners, without, strict=True):
             fault = int(best[i])
             if int(np.argmax(p)) != fault:
