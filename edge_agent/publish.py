@@ -27,7 +27,7 @@ from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import Outbox, Row
 from forewarn.contracts import FaultPrediction, decode, encode
 from forewarn.errors import ServiceUnavailable
-from forewarn.kafka import ensure_topics
+from forewarn.kafka import CONNECT_FAILURES, connect_failure, ensure_topics
 from forewarn.settings import KafkaSettings, TopicSettings
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class AioKafkaPort:
 
     def __init__(self, kafka: KafkaSettings, topics: Sequence[str], timeout_s: float, client_id: str) -> None:
         self.kafka = kafka
+        self._options = kafka.client_options()  # a missing password or TLS file stops the start, named
         self.topics = list(topics)
         self.timeout_s = timeout_s
         self.client_id = client_id
@@ -117,7 +118,7 @@ class AioKafkaPort:
         from aiokafka.errors import KafkaError
 
         producer = AIOKafkaProducer(
-            **self.kafka.client_options(),
+            **self._options,
             client_id=self.client_id,
             acks="all",
             enable_idempotence=False,
@@ -128,10 +129,11 @@ class AioKafkaPort:
         try:
             await asyncio.wait_for(producer.start(), self.timeout_s)
             await asyncio.wait_for(ensure_topics(self.kafka, self.topics), self.timeout_s)
-        except (KafkaError, ServiceUnavailable, OSError, TimeoutError) as exc:
+        except (KafkaError, ServiceUnavailable, *CONNECT_FAILURES) as exc:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), self.timeout_s)
-            raise DeliveryError(f"cannot reach Kafka at {self.kafka.bootstrap}: {exc or type(exc).__name__}") from exc
+            reason = str(exc) if isinstance(exc, ServiceUnavailable) else connect_failure(self.kafka, exc)
+            raise DeliveryError(reason) from exc
         self._producer = producer
         return producer
 

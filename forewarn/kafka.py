@@ -1,5 +1,9 @@
 """Kafka helpers every Kafka client of Forewarn shares (the gateway's publisher, the stream worker, the demo).
 
+Connection settings (bootstrap, TLS, SASL) come from one place, ``KafkaSettings.client_options``;
+this module adds what every client does with them: create the topics, and turn a failed
+connection into one sentence an operator can act on.
+
 aiokafka is imported inside the functions: it is a base dependency, but a process that
 never talks to Kafka (``forewarn edge score``, the simulators) need not load it.
 """
@@ -11,6 +15,35 @@ from collections.abc import Iterable
 
 from forewarn.errors import ServiceUnavailable
 from forewarn.settings import KafkaSettings
+
+CONNECT_FAILURES: tuple[type[BaseException], ...] = (OSError, TimeoutError, KeyError, ValueError)
+"""Besides ``KafkaError``: what aiokafka's ``start()`` raises when a broker refuses us.
+
+A broker that rejects a SCRAM login answers ``e=...`` where aiokafka expects ``v=...``:
+aiokafka then raises ``KeyError('v')`` (or ``ValueError`` for a bad server signature)
+rather than a Kafka error. Catch these too, or a wrong password crashes the caller.
+"""
+
+
+def connect_failure(kafka: KafkaSettings, exc: BaseException) -> str:
+    """Why a client could not start against ``kafka``, in one line that names the setting to check.
+
+    Never includes the password: only the mechanism, the user and the files.
+    """
+    detail = str(exc) or type(exc).__name__
+    where = f"Kafka at {kafka.bootstrap} ({kafka.security_protocol}"
+    where += f", SASL {kafka.sasl_mechanism} as {kafka.sasl_username!r})" if kafka.sasl_mechanism else ")"
+    if isinstance(exc, KeyError | ValueError) or "SaslAuthenticat" in detail:
+        return f"{where} refused the login: wrong password or unknown user (check kafka.sasl_username and the password)"
+    if "UnsupportedSaslMechanism" in detail or "IllegalSaslState" in detail:
+        return f"{where} does not offer SASL mechanism {kafka.sasl_mechanism} (check kafka.sasl_mechanism)"
+    hint = (
+        "the broker closed the connection or the TLS handshake failed: check kafka.security_protocol "
+        "(a broker that requires TLS or SASL drops clients without)"
+        + (", kafka.sasl_mechanism (one the broker offers)" if kafka.sasl_mechanism else "")
+        + ", kafka.ca_file and the broker's certificate"
+    )
+    return f"cannot reach {where}: {detail}; {hint}"
 
 
 async def ensure_topics(kafka: KafkaSettings, topics: Iterable[str], partitions: int | None = None) -> None:
@@ -26,8 +59,10 @@ async def ensure_topics(kafka: KafkaSettings, topics: Iterable[str], partitions:
     admin = AIOKafkaAdminClient(**kafka.client_options())
     try:
         await admin.start()
-    except KafkaError as exc:
-        raise ServiceUnavailable(f"cannot reach Kafka at {kafka.bootstrap}: {exc}") from exc
+    except (KafkaError, *CONNECT_FAILURES) as exc:
+        with contextlib.suppress(Exception):
+            await admin.close()
+        raise ServiceUnavailable(connect_failure(kafka, exc)) from exc
     try:
         existing = set(await admin.list_topics())
         missing = [NewTopic(t, count, kafka.replication_factor) for t in topics if t not in existing]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import ssl
 import tomllib
 import types
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -94,34 +95,93 @@ class MqttSettings(BaseModel):
 
 
 class KafkaSettings(BaseModel):
-    """The Kafka cluster between the gateways and the stream workers."""
+    """The Kafka cluster between the gateways and the stream workers, and how every Forewarn client reaches it.
+
+    ``client_options()`` is the one place that turns these settings into connection
+    arguments: the gateway's producer, the stream worker (Faust, through
+    ``broker_credentials``), the feed's consumer and every admin client use it.
+    """
 
     bootstrap: str = Field("", description="host:port[,host:port]; empty: the demo starts a local tansu broker")
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ca_file: Path | None = Field(None, description="CA bundle to verify the brokers' TLS certificates")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="SSL / SASL_SSL: TLS 1.2 or newer, the brokers' certificates and names verified"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="required with SASL_PLAINTEXT / SASL_SSL"
+    )
+    sasl_username: str | None = Field(None, description="this client's Kafka principal (one per gateway)")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (FOREWARN_KAFKA_SASL_PASSWORD)")
+    sasl_password_file: Path | None = Field(
+        None, description="file holding the SASL password; read once at start, it replaces sasl_password"
+    )
+    ca_file: Path | None = Field(None, description="CA bundle to verify the brokers' TLS certificates (else the system's)")
+    cert_file: Path | None = Field(None, description="client certificate, for brokers that require one (SSL)")
+    key_file: Path | None = Field(None, description="client key of cert_file (omit when cert_file holds both)")
     partitions: int = Field(4, ge=1, le=1024, description="partitions of the topics Forewarn creates")
     replication_factor: int = Field(1, ge=1, le=16)
     session_timeout_s: float = Field(
         10.0, ge=3, le=300, description="consumer group session timeout (tansu joins take half of it)"
     )
 
+    @model_validator(mode="after")
+    def _coherent_security(self) -> KafkaSettings:
+        """Refuse settings a client would silently ignore (a mechanism without SASL, SASL without a user)."""
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and not (self.sasl_mechanism and self.sasl_username):
+            raise ValueError(
+                f"kafka.security_protocol {self.security_protocol} needs kafka.sasl_mechanism and kafka.sasl_username"
+            )
+        if not sasl and (self.sasl_mechanism or self.sasl_username):
+            raise ValueError(
+                f"kafka.sasl_mechanism / kafka.sasl_username are set but kafka.security_protocol is "
+                f"{self.security_protocol}: use SASL_SSL (or SASL_PLAINTEXT), else they are not used"
+            )
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("kafka.key_file is set without kafka.cert_file")
+        if self.sasl_password_file is not None:
+            self.sasl_password = SecretStr(read_secret_file(self.sasl_password_file, "kafka.sasl_password_file"))
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context of an SSL / SASL_SSL connection: verified brokers, optional client certificate.
+
+        Raises ConfigError naming the file when a CA, certificate or key cannot be loaded.
+        """
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            if self.cert_file is not None:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+        except (OSError, ssl.SSLError) as exc:
+            files = ", ".join(str(f) for f in (self.ca_file, self.cert_file, self.key_file) if f is not None)
+            raise ConfigError(f"cannot load the Kafka TLS files ({files or 'system CAs'}): {exc}") from exc
+        return context
+
     def client_options(self) -> dict[str, Any]:
-        """aiokafka connection keyword arguments for these settings (security included)."""
+        """aiokafka connection keyword arguments for these settings (security included).
+
+        Raises ConfigError when SASL has no password or a TLS file cannot be loaded: the
+        process stops at start with the reason, instead of retrying a connection that cannot work.
+        """
         options: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap,
             "security_protocol": self.security_protocol,
         }
         if self.sasl_mechanism:
+            if self.sasl_password is None:
+                raise ConfigError(
+                    f"kafka.sasl_username {self.sasl_username!r} has no password: set FOREWARN_KAFKA_SASL_PASSWORD, "
+                    "kafka.sasl_password_file or kafka.sasl_password"
+                )
             options["sasl_mechanism"] = self.sasl_mechanism
             options["sasl_plain_username"] = self.sasl_username
-            options["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
-        if self.security_protocol in ("SSL", "SASL_SSL"):
-            from aiokafka.helpers import create_ssl_context
-
-            options["ssl_context"] = create_ssl_context(cafile=str(self.ca_file) if self.ca_file else None)
+            options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        if self.tls:
+            options["ssl_context"] = self.ssl_context()
         return options
 
 
@@ -350,6 +410,21 @@ def require_state_dir(path: Path) -> Path:
             "a read-only command does not create one"
         )
     return path
+
+
+def read_secret_file(path: Path, field: str) -> str:
+    """A secret file's content without its trailing newline; the error names the file, never the content.
+
+    Secrets live in files so they can be a systemd credential or a Docker secret, kept out of
+    the config file, the environment of child processes and ``forewarn config show``.
+    """
+    try:
+        secret = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"{field}: cannot read {path}: {exc.strerror}") from exc
+    if not secret:
+        raise ValueError(f"{field}: {path} is empty")
+    return secret
 
 
 def masked_dump(settings: BaseModel) -> dict[str, Any]:

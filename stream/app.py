@@ -49,18 +49,23 @@ def topic_names(settings: StreamSettings) -> list[str]:
 
 
 def _broker_options(settings: StreamSettings) -> dict[str, Any]:
+    """Faust's ``broker`` and ``broker_credentials``, from the same ``client_options`` every Kafka client uses.
+
+    Faust hands the credentials to each of its aiokafka clients (consumer, producer, admin),
+    so the worker authenticates and verifies the brokers exactly as the gateway does.
+    """
     kafka = settings.kafka
     options: dict[str, Any] = {"broker": ";".join(f"kafka://{h}" for h in kafka.bootstrap.split(","))}
-    if kafka.sasl_mechanism:
-        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+    client = kafka.client_options()
+    if "sasl_mechanism" in client:
         options["broker_credentials"] = faust.SASLCredentials(
-            username=kafka.sasl_username or "",
-            password=password,
-            mechanism=kafka.sasl_mechanism,
-            ssl_context=kafka.client_options().get("ssl_context"),
+            username=client["sasl_plain_username"],
+            password=client["sasl_plain_password"],
+            mechanism=client["sasl_mechanism"],
+            ssl_context=client.get("ssl_context"),  # SASL_SSL with a context, SASL_PLAINTEXT without
         )
-    elif kafka.security_protocol == "SSL":
-        options["broker_credentials"] = faust.SSLCredentials(kafka.client_options()["ssl_context"])
+    elif "ssl_context" in client:
+        options["broker_credentials"] = faust.SSLCredentials(client["ssl_context"])
     return options
 
 
