@@ -35,6 +35,7 @@ from demo.brokers import TansuBroker, free_port
 from edge_agent.config import EdgeSettings
 from edge_agent.errors import DeliveryError
 from edge_agent.publish import AioKafkaPort
+from forewarn.contracts import encode
 from forewarn.errors import ConfigError, ServiceUnavailable
 from forewarn.kafka import ensure_topics
 from forewarn.settings import KafkaSettings, masked_dump
@@ -143,13 +144,13 @@ def _tls_front(tmp_path: Path, pki: Path, cert: str, client_ca: bool) -> tuple[S
     return broker, front
 
 
-def _send(kafka: KafkaSettings, topic: str, value: bytes) -> tuple[list[bool], float]:
+def _send(kafka: KafkaSettings, topic: str, value: bytes, key: bytes = b"P-1") -> tuple[list[bool], float]:
     """Send one record with the gateway's publisher; (acknowledged, seconds taken). Raises DeliveryError."""
     port = AioKafkaPort(kafka, [topic], TIMEOUT_S, "gw-a-kafka-security-test")
 
     async def send() -> list[bool]:
         try:
-            return await port.send([(topic, b"P-1", value)])
+            return await port.send([(topic, key, value)])
         finally:
             await port.close()
 
@@ -362,3 +363,41 @@ def test_incoherent_kafka_security_is_refused_at_start(tmp_path: Path) -> None:
         missing_ca.client_options()
     with pytest.raises(ConfigError, match="ca.pem"):
         AioKafkaPort(missing_ca, ["t"], 1.0, "gw")  # the gateway stops at start, naming the file
+
+
+# ------------------------------------------------------------------ the stream worker (Faust) over mutual TLS
+
+
+@pytest.mark.integration
+def test_the_stream_worker_consumes_predictions_over_mutual_tls(pki: Path, tmp_path: Path, mqtt_url: str) -> None:
+    from stream.synthetic import prediction
+    from tests.stream.conftest import RunningWorker
+
+    broker, front = _tls_front(tmp_path, pki, "broker", client_ca=True)
+    worker = RunningWorker(f"127.0.0.1:{front.port}", tmp_path, mqtt_url)
+    worker.env |= {
+        "FOREWARN_KAFKA_SECURITY_PROTOCOL": "SSL",
+        "FOREWARN_KAFKA_CA_FILE": str(pki / "ca.pem"),
+        "FOREWARN_KAFKA_CERT_FILE": str(pki / "gw-a.pem"),
+        "FOREWARN_KAFKA_KEY_FILE": str(pki / "gw-a.key"),
+    }
+    kafka = KafkaSettings(
+        bootstrap=worker.bootstrap,
+        security_protocol="SSL",
+        ca_file=pki / "ca.pem",
+        cert_file=pki / "gw-a.pem",
+        key_file=pki / "gw-a.key",
+    )
+    try:
+        worker.start()  # Faust joins its group and gets partitions through the TLS front
+        start = time.time() - 200
+        for i in range(8):  # two healthy windows, then a fault: one alert
+            p = prediction("tls-1", start + 10 * i, "bearing_outer_race" if i >= 2 else "normal", 0.93)
+            assert _send(kafka, worker.predictions, encode(p), key=b"tls-1")[0] == [True]
+        (alert,) = worker.wait_for(lambda: worker.alerts_of("tls-1"), 30, "the alert the worker folded")
+        assert alert["fault"] == "bearing_outer_race"
+    finally:
+        if worker.process is not None and worker.process.poll() is None:
+            worker.stop()
+        front.stop()
+        broker.stop()
