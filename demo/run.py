@@ -452,7 +452,7 @@ class Demo:
         consumer = AIOKafkaConsumer(
             topics.kafka_alerts,
             topics.kafka_predictions,
-            bootstrap_servers=kafka,
+            **self.settings.kafka.model_copy(update={"bootstrap": kafka}).client_options(),  # the site's TLS/SASL too
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             group_id=None,
