@@ -29,7 +29,9 @@ def _names(requirements: list[str]) -> set[str]:
 def test_the_base_install_is_the_gateway_and_every_role_has_an_extra() -> None:
     project = PYPROJECT["project"]
     base, extras = _names(project["dependencies"]), {k: _names(v) for k, v in project["optional-dependencies"].items()}
-    gateway = "paho-mqtt aiokafka onnxruntime numpy pydantic pydantic-settings click prometheus-client tokenizers protobuf"
+    gateway = (
+        "paho-mqtt aiokafka onnxruntime numpy pydantic pydantic-settings click prometheus-client tokenizers protobuf cryptography"
+    )
     assert base == set(gateway.split())
     assert not base & NOT_ON_A_GATEWAY
     assert {"faust-streaming", "sqlalchemy", "alembic", "aiohttp"} <= extras["stream"]
