@@ -27,7 +27,7 @@ from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import Outbox, Row
 from forewarn.contracts import FaultPrediction, decode, encode
 from forewarn.errors import ServiceUnavailable
-from forewarn.kafka import CONNECT_FAILURES, connect_failure, ensure_topics
+from forewarn.kafka import CONNECT_FAILURES, connect_failure, ensure_topics, warn_if_in_clear
 from forewarn.settings import KafkaSettings, TopicSettings
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class AioKafkaPort:
     def __init__(self, kafka: KafkaSettings, topics: Sequence[str], timeout_s: float, client_id: str) -> None:
         self.kafka = kafka
         self._options = kafka.client_options()  # a missing password or TLS file stops the start, named
+        warn_if_in_clear(kafka)
         self.topics = list(topics)
         self.timeout_s = timeout_s
         self.client_id = client_id

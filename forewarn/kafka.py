@@ -11,10 +11,13 @@ never talks to Kafka (``forewarn edge score``, the simulators) need not load it.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable
 
 from forewarn.errors import ServiceUnavailable
 from forewarn.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
 
 CONNECT_FAILURES: tuple[type[BaseException], ...] = (OSError, TimeoutError, KeyError, ValueError)
 """Besides ``KafkaError``: what aiokafka's ``start()`` raises when a broker refuses us.
@@ -23,6 +26,23 @@ A broker that rejects a SCRAM login answers ``e=...`` where aiokafka expects ``v
 aiokafka then raises ``KeyError('v')`` (or ``ValueError`` for a bad server signature)
 rather than a Kafka error. Catch these too, or a wrong password crashes the caller.
 """
+
+
+def warn_if_in_clear(kafka: KafkaSettings) -> None:
+    """Say so when a password crosses the network without TLS (SASL_PLAINTEXT with PLAIN sends it as is).
+
+    Allowed (a broker on localhost, a lab), but a plant should use SASL_SSL: called once per process.
+    """
+    if kafka.security_protocol == "SASL_PLAINTEXT":
+        log.warning(
+            "Kafka user %r logs in to %s with SASL_PLAINTEXT: no TLS, %s; use SASL_SSL",
+            kafka.sasl_username,
+            kafka.bootstrap,
+            "the password crosses the network in clear" if kafka.sasl_mechanism == "PLAIN" else "records travel in clear",
+        )
+    elif not kafka.tls and (kafka.ca_file or kafka.cert_file):
+        log.warning("kafka.ca_file / kafka.cert_file are set but kafka.security_protocol is %s: TLS is not used",
+                    kafka.security_protocol)  # fmt: skip
 
 
 def connect_failure(kafka: KafkaSettings, exc: BaseException) -> str:

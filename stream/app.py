@@ -19,6 +19,7 @@ import faust
 from mode import Service
 
 from forewarn.contracts import Alert
+from forewarn.kafka import warn_if_in_clear
 from stream.aggregate import Aggregator
 from stream.config import StreamSettings
 from stream.feed import AlertHub, AlertTail
@@ -57,6 +58,7 @@ def _broker_options(settings: StreamSettings) -> dict[str, Any]:
     kafka = settings.kafka
     options: dict[str, Any] = {"broker": ";".join(f"kafka://{h}" for h in kafka.bootstrap.split(","))}
     client = kafka.client_options()
+    warn_if_in_clear(kafka)
     if "sasl_mechanism" in client:
         options["broker_credentials"] = faust.SASLCredentials(
             username=client["sasl_plain_username"],

@@ -30,6 +30,8 @@ from forewarn.errors import ConfigError
 from forewarn.mqtt import apply_connection_settings, tls_context
 from forewarn.settings import MqttSettings, load_settings, masked_dump
 from models.windowing import WindowSpec
+from tests.pki import make_ca as _make_ca
+from tests.pki import make_cert as _make_cert
 
 T0 = 1_767_225_600.0
 PASSWORDS = {"gw-a": "pw-gateway-a-7f3c", "gw-b": "pw-gateway-b-19ee", "machines-a": "pw-machines-a-c4", "ops": "pw-ops-88d1"}
@@ -54,31 +56,6 @@ topic write forewarn/plantA/+/log
 user ops
 topic read forewarn/#
 """
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def _make_ca(d: Path, name: str) -> None:
-    _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN={name}",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=d,
-    )  # fmt: skip
-
-
-def _make_cert(d: Path, name: str, ca: str, extensions: str) -> None:
-    (d / f"{name}.ext").write_text(extensions + "\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n")
-    _openssl(
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d,
-    )  # fmt: skip
-    _openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
-        "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d,
-    )  # fmt: skip
 
 
 @dataclass

@@ -41,7 +41,7 @@ from forewarn.kafka import ensure_topics
 from forewarn.settings import KafkaSettings, masked_dump
 from stream.app import _broker_options
 from stream.config import StreamSettings
-from tests.edge_agent.test_security import _make_ca, _make_cert
+from tests.pki import make_ca, make_cert
 
 PASSWORD = "kafka-pw-5d21e9"
 TIMEOUT_S = 5.0
@@ -115,13 +115,13 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A site CA with a broker and a gateway certificate, and a rogue CA with its own broker and gateway."""
     d = tmp_path_factory.mktemp("kafka-pki")
-    _make_ca(d, "ca")
-    _make_ca(d, "rogue-ca")
+    make_ca(d, "ca")
+    make_ca(d, "rogue-ca")
     server = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth"
-    _make_cert(d, "broker", "ca", server)
-    _make_cert(d, "rogue-broker", "rogue-ca", server)
-    _make_cert(d, "gw-a", "ca", "extendedKeyUsage=clientAuth")
-    _make_cert(d, "intruder", "rogue-ca", "extendedKeyUsage=clientAuth")
+    make_cert(d, "broker", "ca", server)
+    make_cert(d, "rogue-broker", "rogue-ca", server)
+    make_cert(d, "gw-a", "ca", "extendedKeyUsage=clientAuth")
+    make_cert(d, "intruder", "rogue-ca", "extendedKeyUsage=clientAuth")
     return d
 
 
@@ -401,3 +401,22 @@ def test_the_stream_worker_consumes_predictions_over_mutual_tls(pki: Path, tmp_p
             worker.stop()
         front.stop()
         broker.stop()
+
+
+def test_a_login_without_tls_is_warned_about_once_per_client(caplog: pytest.LogCaptureFixture) -> None:
+    clear = KafkaSettings(
+        bootstrap="k1:9092",
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="gw",
+        sasl_password=PASSWORD,
+    )
+    caplog.set_level(logging.WARNING)
+    AioKafkaPort(clear, ["t"], 1.0, "gw")
+    assert "the password crosses the network in clear; use SASL_SSL" in caplog.text
+    caplog.clear()
+    AioKafkaPort(clear.model_copy(update={"security_protocol": "SASL_SSL"}), ["t"], 1.0, "gw")
+    assert caplog.text == "", "SASL_SSL: nothing to warn about"
+    AioKafkaPort(KafkaSettings(bootstrap="k1:9092", ca_file=Path("/etc/ca.pem")), ["t"], 1.0, "gw")
+    assert "TLS is not used" in caplog.text
+    assert PASSWORD not in caplog.text
