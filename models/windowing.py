@@ -161,7 +161,7 @@ class Window:
     @property
     def coverage(self) -> float:
         """Fraction of steps that hold at least one sample of any channel."""
-        return float((self.counts.sum(axis=1) > 0).mean())
+        return np.count_nonzero(self.counts.sum(axis=1)) / len(self.counts)  # counts are never negative
 
 
 @dataclass
@@ -202,7 +202,7 @@ class AssetWindower:
         self.rated_current_a = rated_current_a
         self.counters = WindowerCounters()
         self._column = {name: i for i, name in enumerate(spec.channels)}
-        self._layouts: dict[tuple[str, ...], tuple[list[int], list[bool]]] = {}  # see _values
+        self._layouts: dict[tuple[str, ...], tuple[np.ndarray, list[bool]]] = {}  # see _values
         self._hop_steps = round(spec.hop_s / spec.step_s)
         grace_steps = math.ceil(spec.grace_s / spec.step_s)
         # The ring holds the window being waited for, its grace, and one hop of newer data.
@@ -274,14 +274,15 @@ class AssetWindower:
             values[:, indices] = np.array(columns, dtype=np.float64).T  # None -> nan
         return values
 
-    def _layout(self, names: tuple[str, ...]) -> tuple[list[int], list[bool]]:
-        """Column of each of the spec's channels among ``names``, and which names are the spec's.
+    def _layout(self, names: tuple[str, ...]) -> tuple[np.ndarray, list[bool]]:
+        """Column of each of the spec's channels among ``names`` (int64), and which names are the spec's.
 
         log_lines is counted from log records, never sent: sent, it counts as an unknown channel.
         """
         columns = [self._column.get(name) for name in names]
         known = [index is not None and index != self._log_column for index in columns]
-        return [index for index, used in zip(columns, known, strict=True) if used and index is not None], known
+        used = [index for index, kept in zip(columns, known, strict=True) if kept and index is not None]
+        return np.array(used, dtype=np.int64), known
 
     def _start(self, first_step: int) -> None:
         """Set the first window's end from the asset's first step of data."""
