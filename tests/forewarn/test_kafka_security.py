@@ -20,7 +20,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -420,3 +423,31 @@ def test_a_login_without_tls_is_warned_about_once_per_client(caplog: pytest.LogC
     AioKafkaPort(KafkaSettings(bootstrap="k1:9092", ca_file=Path("/etc/ca.pem")), ["t"], 1.0, "gw")
     assert "TLS is not used" in caplog.text
     assert PASSWORD not in caplog.text
+
+
+@pytest.mark.integration
+def test_the_stream_worker_stops_with_the_reason_when_its_password_is_wrong(
+    authenticating_tansu: SecuredTansu, tmp_path: Path
+) -> None:
+    env = dict(
+        os.environ,
+        FOREWARN_KAFKA_BOOTSTRAP=authenticating_tansu.bootstrap,
+        FOREWARN_KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT",
+        FOREWARN_KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
+        FOREWARN_KAFKA_SASL_USERNAME="stream-1",
+        FOREWARN_KAFKA_SASL_PASSWORD=PASSWORD,
+        FOREWARN_STATE_DIR=str(tmp_path),
+        FOREWARN_STREAM_WEB_PORT=str(free_port()),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "forewarn.cli", "stream", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # a hang fails here
+        stdin=subprocess.DEVNULL,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "SASL SCRAM-SHA-512 as 'stream-1') refused the login" in output, output
+    assert PASSWORD not in output
