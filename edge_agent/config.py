@@ -135,11 +135,29 @@ class EdgeSection(BaseModel):
         return self
 
 
+class RolloutSection(BaseModel):
+    """The ``[rollout]`` table: signed bundles published to the site's bundle topic (docs/edge.md, "Rolling out a new model")."""
+
+    public_key_file: Path | None = Field(
+        None, description="Ed25519 public key (PEM) that signs this site's bundles; None: rollout off, no bundle accepted"
+    )
+    selftest_windows: int = Field(200, ge=0, le=10_000, description="recent windows kept to self-test a new bundle on")
+    min_selftest_windows: int = Field(
+        20, ge=0, le=10_000, description="fewer kept windows than this: the verdict-flip check is skipped (load and run only)"
+    )
+    max_flip_share: float = Field(
+        0.25, ge=0.0, le=1.0, description="a new bundle whose verdicts differ from the running one's on more of the "
+        "kept windows than this share is refused (1.0: never)",
+    )  # fmt: skip
+    max_bundle_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="largest signed package accepted, packed and unpacked")
+
+
 class EdgeSettings(CommonSettings):
     """Everything `forewarn edge run` and `forewarn edge score` read."""
 
     edge: EdgeSection = EdgeSection()
     sparkplug: SparkplugSection = SparkplugSection()
+    rollout: RolloutSection = RolloutSection()
 
     @model_validator(mode="after")
     def _inbox_wait_within_keepalive(self) -> EdgeSettings:
@@ -167,6 +185,10 @@ class EdgeSettings(CommonSettings):
 
     def client_id(self) -> str:
         return self.edge.client_id or f"forewarn-edge-{self.edge.gateway_id}"
+
+    def bundles_dir(self) -> Path:
+        """Where rolled-out bundles are unpacked (``<version>/``) and the active one is remembered."""
+        return self.state_dir / "edge" / "bundles"
 
     def outbox_file(self) -> Path:
         return self.edge.outbox_path or self.state_dir / "edge" / "outbox.sqlite3"

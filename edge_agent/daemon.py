@@ -3,6 +3,10 @@
     MQTT --MqttLink--> Inbox --WindowStage--> windows --Scorer--> predictions --Outbox--> KafkaPublisher --> Kafka
                                   (bad payloads -> dead letters -> Outbox)       \\--> MQTT .../prediction
 
+With ``[rollout] public_key_file`` set, a ``Rollout`` (its own MQTT connection) receives signed
+bundles for the site; the loop self-tests them off the loop and swaps one in between two
+steps, so every window is scored by exactly one bundle (edge_agent/rollout.py).
+
 One asyncio loop runs the pipeline, the Kafka publisher and the health heartbeat; the paho
 network thread only decodes and enqueues; ONNX Runtime runs in a worker thread so the loop
 stays responsive while a batch is scored. Each step acknowledges its MQTT messages only
@@ -23,14 +27,16 @@ import uuid
 from edge_agent.config import EdgeSettings
 from edge_agent.errors import EdgeError, ModelError, Rejected
 from edge_agent.health import Health, InputWatch, Vitals
-from edge_agent.infer import Scorer
+from edge_agent.infer import Scored, Scorer
 from edge_agent.ingest import Delivery, Inbox, MqttLink
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import Outbox, Record
 from edge_agent.publish import AioKafkaPort, KafkaPublisher, publish_predictions
+from edge_agent.rollout import Rollout
 from edge_agent.sparkplug.link import SparkplugLink
 from edge_agent.window import AssetPolicy, WindowStage
 from forewarn.contracts import dead_letter, encode, rated_currents
+from models.windowing import Window
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +74,9 @@ class EdgeDaemon:
         subscriptions = [topics.subscription(t, settings.site) for t in (topics.mqtt_telemetry, topics.mqtt_log)]
         self.input = InputWatch(edge.input_quiet_s, subscriptions)
         self._refused = 0
+        self.rollout: Rollout | None = None
+        if settings.rollout.public_key_file is not None:
+            self.rollout = Rollout(settings, self.scorer, self.metrics)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start every stage, run the pipeline until ``stop`` is set, then stop them in reverse."""
@@ -78,6 +87,7 @@ class EdgeDaemon:
                 try:
                     await self.step()
                     self._check_input()
+                    self._check_rollout()
                     if time.monotonic() >= next_reload and self.settings.edge.reload_check_s > 0:
                         next_reload = time.monotonic() + self.settings.edge.reload_check_s
                         await self.reload()
@@ -95,7 +105,7 @@ class EdgeDaemon:
         if edge.metrics_enabled:
             self.metrics_port = self.metrics.serve(edge.metrics_host, edge.metrics_port)
         self.outbox.start()
-        await asyncio.to_thread(self.scorer.load)
+        await asyncio.to_thread(self.scorer.load if self.rollout is None else self.rollout.load)
         self.windows = WindowStage(self.scorer.spec, _policy(self.settings), self.metrics)
         self.inbox.bind(asyncio.get_running_loop())
         self.link.start()
@@ -106,6 +116,8 @@ class EdgeDaemon:
         else:
             log.warning("kafka.bootstrap is empty: predictions stay in the outbox (bounded) and go to MQTT only")
         self.health.start(self.link)
+        if self.rollout is not None:
+            self.rollout.start()
         log.info(
             "edge agent %s up: model %s, outbox %s (%d waiting), metrics port %s",
             edge.gateway_id, self.scorer.version, self.outbox.path, self.outbox.depth, self.metrics_port,
@@ -137,7 +149,7 @@ class EdgeDaemon:
         batch, topic = self.settings.edge.batch_size, self.settings.topics.kafka_predictions
         for start in range(0, len(ready), batch):
             windows, arrived = [w for w, _ in ready[start : start + batch]], [a for _, a in ready[start : start + batch]]
-            scored = await asyncio.to_thread(self.scorer.score, windows, arrived)
+            scored = await self._score(windows, arrived)
             encoded = [(p, encode(p)) for p in scored.predictions]
             self.outbox.put([Record(p.id, "prediction", topic, p.asset_id.encode(), value) for p, value in encoded])
             stored = time.perf_counter()
@@ -152,6 +164,18 @@ class EdgeDaemon:
                 publish_predictions(self.link, self.settings.topics, encoded, self.settings.edge.prediction_qos)
             if self.sparkplug is not None:
                 self.sparkplug.predictions(scored.predictions)
+
+    async def _score(self, windows: list[Window], arrived: list[float]) -> Scored:
+        """Score a batch; if a rolled-out bundle fails on it, roll back to N-1 and score the same batch again."""
+        try:
+            scored = await asyncio.to_thread(self.scorer.score, windows, arrived)
+        except ModelError as exc:
+            if self.rollout is None or not self.rollout.rollback(f"scoring failed: {exc}"):
+                raise
+            scored = await asyncio.to_thread(self.scorer.score, windows, arrived)
+        if self.rollout is not None:
+            self.rollout.keep(windows)
+        return scored
 
     async def reload(self) -> None:
         """Swap in a bundle dropped in place (verified by its manifest); keep the running one if it is refused."""
@@ -173,6 +197,8 @@ class EdgeDaemon:
     async def stop(self) -> None:
         edge = self.settings.edge
         await self.health.stop()
+        if self.rollout is not None:
+            self.rollout.stop()
         self.inbox.close()  # nothing drains any more: free a paho thread waiting for room
         if self.sparkplug is not None:
             await self.sparkplug.stop()
@@ -227,6 +253,16 @@ class EdgeDaemon:
         if self.link.connected:
             self.link.publish(self.health.topic, self.health.status("online"), qos=1, retain=True)
 
+    def _check_rollout(self) -> None:
+        """Let the rollout handle what arrived; a new outcome goes into the retained status at once."""
+        if self.rollout is None:
+            return
+        self.rollout.tick()
+        if self.rollout.changed:
+            self.rollout.changed = False
+            if self.link.connected:
+                self.link.publish(self.health.topic, self.health.status("online"), qos=1, retain=True)
+
     def _vitals(self) -> Vitals:
         return Vitals(
             model_version=self.scorer.version if self.windows is not None else None,
@@ -235,6 +271,8 @@ class EdgeDaemon:
             outbox_depth=self.outbox.depth,
             uplink=self.publisher is not None and self.publisher.uplink,
             warning=self.input.warning,
+            previous_model_version=None if self.rollout is None else self.rollout.previous_version,
+            rollout=None if self.rollout is None else self.rollout.state.outcome,
         )
 
 

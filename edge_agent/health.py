@@ -38,6 +38,9 @@ class Vitals:
     outbox_depth: int
     uplink: bool
     warning: str | None = None
+    previous_model_version: str | None = None
+    rollout: str | None = None
+    """The last rollout's outcome (edge_agent.rollout)."""
 
 
 class Health:
@@ -79,6 +82,8 @@ class Health:
                 outbox_depth=v.outbox_depth,
                 uplink="up" if v.uplink else "down",
                 warning=v.warning,
+                previous_model_version=v.previous_model_version,
+                rollout=v.rollout,
             )
         )
 

@@ -17,6 +17,8 @@ Two clocks, chosen by the caller:
 Hot reload: ``check_reload`` notices a bundle directory whose files changed (a new bundle
 dropped in place), loads it (``Bundle.load`` verifies every sha256 of its manifest) and
 swaps it in; a bundle that fails verification is refused and the running one stays.
+Signed bundles from the site's bundle topic go through ``open`` and ``swap``
+(``edge_agent.rollout``), after their self-test.
 """
 
 from __future__ import annotations
@@ -86,6 +88,26 @@ class Scorer:
         bundle, predictor = self._open(self.path)
         self._bundle, self._predictor = bundle, predictor
         return True
+
+    def open(self, path: Path) -> tuple[Bundle, Predictor]:
+        """Load and verify a bundle without using it (a rollout self-tests it first); raises ModelError."""
+        return self._open(path)
+
+    def swap(self, path: Path, loaded: tuple[Bundle, Predictor]) -> tuple[Path, tuple[Bundle, Predictor]]:
+        """Make a loaded bundle the one that scores; returns the one it replaces.
+
+        The caller swaps between batches (the daemon's loop, never during ``score``), so every
+        window is scored by exactly one bundle.
+        """
+        old = self.path, self._loaded()
+        self.path = path
+        self._bundle, self._predictor = loaded
+        self._signature = bundle_signature(path)
+        return old
+
+    @property
+    def loaded(self) -> tuple[Bundle, Predictor]:
+        return self._loaded()
 
     @property
     def version(self) -> str:

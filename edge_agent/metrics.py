@@ -95,6 +95,12 @@ class EdgeMetrics:
         self.model_reloads = Counter(
             PREFIX + "model_reloads", "bundle hot-reloads, by result (ok, failed)", ["result"], registry=r
         )
+        self.model_rollouts = Counter(
+            PREFIX + "model_rollouts",
+            "signed bundles received from the site's bundle topic, by outcome (installed, refused, rolled_back) and reason",
+            ["outcome", "reason"],
+            registry=r,
+        )
         self._levels = _Levels()
         r.register(self._levels)
         self._server: WSGIServer | None = None

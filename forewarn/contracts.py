@@ -10,6 +10,7 @@ carry a ``schema_version`` so a consumer can refuse what it does not understand.
     ├── FaultPrediction       edge -> stream         Kafka forewarn.predictions, MQTT .../prediction
     ├── Alert                 stream -> operations   Kafka forewarn.alerts, MQTT forewarn/alerts/..., DB
     ├── GatewayStatus         edge -> subscribers    MQTT forewarn/gateways/<id>/status (retained)
+    ├── ModelCommand          operators -> edge      MQTT forewarn/models/<site>/command (rollback)
     ├── DeadLetter            any -> investigation   Kafka forewarn.deadletter
     ├── AlertCommand          operators -> stream    Kafka forewarn.stream.control (ack / resolve / shelve)
     ├── AssetCommand          operators -> stream    Kafka forewarn.stream.control (out of service)
@@ -440,6 +441,24 @@ class GatewayStatus(WireModel):
     uplink: Literal["up", "down"] | None = None
     warning: Annotated[str, StringConstraints(max_length=1_000)] | None = None
     """Why an online gateway is scoring nothing, e.g. nothing received on its subscriptions (None: all well)."""
+    previous_model_version: ModelVersion | None = None
+    """The bundle kept for a rollback (N-1); None before the first rollout."""
+    rollout: Annotated[str, StringConstraints(max_length=1_000)] | None = None
+    """The last rollout's outcome, e.g. ``installed slm-... (self-test: 200 windows, 1.5% flipped)`` or a refusal's reason."""
+
+
+class ModelCommand(WireModel):
+    """An operator's order to a site's gateways about their model (not retained: a restart must not replay it).
+
+    ``rollback``: go back to the previous bundle (N-1). ``gateway_id`` narrows it to one gateway.
+    The signed bundle packages themselves travel as raw payloads (``models.signing``), not as JSON.
+    """
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+    action: Literal["rollback"]
+    gateway_id: Id | None = None
+    by: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "operator"
+    ts: Timestamp
 
 
 class DeadLetter(WireModel):
@@ -707,6 +726,7 @@ __all__ = [
     "InputMessage",
     "LogEvidence",
     "LogRecord",
+    "ModelCommand",
     "Nameplate",
     "Severity",
     "Suppression",

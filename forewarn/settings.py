@@ -193,6 +193,12 @@ class TopicSettings(BaseModel):
     mqtt_prediction: str = "forewarn/{site}/{asset}/prediction"
     mqtt_alert: str = "forewarn/alerts/{site}/{asset}"
     mqtt_gateway_status: str = "forewarn/gateways/{gateway}/status"
+    mqtt_model_bundle: str = Field(
+        "forewarn/models/{site}/bundle", description="a site's signed model bundle, retained (`forewarn model publish`)"
+    )
+    mqtt_model_command: str = Field(
+        "forewarn/models/{site}/command", description="orders to a site's gateways about their model (rollback)"
+    )
     kafka_predictions: str = "forewarn.predictions"
     kafka_alerts: str = "forewarn.alerts"
     kafka_deadletter: str = "forewarn.deadletter"
@@ -202,6 +208,13 @@ class TopicSettings(BaseModel):
     def _has_asset(cls, value: str) -> str:
         if "{asset}" not in value or "{site}" not in value:
             raise ValueError(f"{value!r} must contain {{site}} and {{asset}}")
+        return value
+
+    @field_validator("mqtt_model_bundle", "mqtt_model_command")
+    @classmethod
+    def _has_site(cls, value: str) -> str:
+        if "{site}" not in value:
+            raise ValueError(f"{value!r} must contain {{site}}")
         return value
 
     def subscription(self, template: str, site: str | None = None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -317,3 +318,119 @@ def explain_table(rows: list[dict[str, object]]) -> list[str]:
     for row in rows:
         lines.append(f"{row['group']!s:<{width}}{row['kind']!s:<10}{row['drop']:>8.3f}{row['flipped']:>8.1%}")
     return lines
+
+
+# ------------------------------------------------------------------ rollout: keys, publish, rollback
+
+_SITE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+def _mqtt_options(f: Any) -> Any:
+    """--mqtt and --config: the broker the site's gateways use (auth and TLS from the config file / FOREWARN_MQTT_*)."""
+    f = click.option("--mqtt", "mqtt_url", help="broker URL, mqtt:// or mqtts:// [default: mqtt.url of the settings]")(f)
+    return click.option(
+        "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="settings TOML (mqtt, topics)"
+    )(f)
+
+
+@model.command("keygen")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="directory for the key pair")
+def keygen(out: Path) -> None:
+    """Make an Ed25519 key pair for signing bundles: forewarn-bundle.key (keep it off the gateways) and
+    forewarn-bundle.pub (each gateway's [rollout] public_key_file)."""
+    from models.signing import key_id, load_public_key
+    from models.signing import keygen as make_keys
+
+    try:
+        private, public = make_keys(out)
+    except ForewarnError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"private key {private} (mode 600), public key {public} (key id {key_id(load_public_key(public))})")
+
+
+@model.command("publish")
+@click.argument("bundle", type=_DIR)
+@click.option("--site", required=True, help="the site whose gateways install it")
+@click.option(
+    "--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="private key"
+)
+@_mqtt_options
+def publish(bundle: Path, site: str, key_file: Path, mqtt_url: str | None, config_file: Path | None) -> None:
+    """Sign BUNDLE and publish it, retained, on the site's bundle topic: every gateway of the site (now or
+    when it next connects) verifies it, self-tests it on its recent windows and swaps it in."""
+    import re
+
+    from models.signing import load_private_key, pack
+
+    if not re.match(_SITE, site):
+        raise click.BadParameter(f"{site!r} is not a site id", param_hint="--site")
+    try:
+        settings = _rollout_settings(config_file, mqtt_url)
+        payload, statement = pack(bundle, site, load_private_key(key_file))
+        topic = settings.topics.mqtt_model_bundle.format(site=site)
+        _send(settings, topic, payload, retain=True)
+    except ForewarnError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"published {statement.version} ({len(payload) / 1e6:.2f} MB, key {statement.key_id}) to {topic} "
+        f"on {settings.mqtt.url}, retained"
+    )
+
+
+@model.command("rollback")
+@click.option("--site", required=True, help="the site whose gateways roll back")
+@click.option("--gateway", "gateway_id", help="only this gateway [default: every gateway of the site]")
+@click.option("--by", default="operator", show_default=True, help="who asks (logged by the gateways)")
+@_mqtt_options
+def rollback(site: str, gateway_id: str | None, by: str, mqtt_url: str | None, config_file: Path | None) -> None:
+    """Tell a site's gateways to go back to their previous bundle (N-1), at once."""
+    import time
+    import uuid
+
+    from forewarn.contracts import ModelCommand, encode
+
+    try:
+        command = ModelCommand(id=uuid.uuid4().hex[:16], action="rollback", gateway_id=gateway_id, by=by, ts=time.time())
+        settings = _rollout_settings(config_file, mqtt_url)
+        topic = settings.topics.mqtt_model_command.format(site=site)
+        _send(settings, topic, encode(command), retain=False)
+    except (ForewarnError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"rollback sent to {topic} ({'gateway ' + gateway_id if gateway_id else 'every gateway'})")
+
+
+def _rollout_settings(config_file: Path | None, mqtt_url: str | None) -> Any:
+    from forewarn.settings import CommonSettings, MqttSettings, load_settings
+
+    settings = load_settings(CommonSettings, config_file)
+    if mqtt_url is not None:
+        try:
+            settings.mqtt = MqttSettings(**{**settings.mqtt.model_dump(), "url": mqtt_url})
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--mqtt") from exc
+    return settings
+
+
+def _send(settings: Any, topic: str, payload: bytes, retain: bool, timeout: float = 30.0) -> None:
+    """Publish one QoS 1 message and wait for the broker's acknowledgement."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from forewarn.errors import ServiceUnavailable
+    from forewarn.mqtt import apply_connection_settings
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    apply_connection_settings(client, settings.mqtt)
+    try:
+        client.connect(settings.mqtt.host, settings.mqtt.port, keepalive=settings.mqtt.keepalive_s)
+    except OSError as exc:
+        raise ServiceUnavailable(f"cannot reach the MQTT broker {settings.mqtt.url}: {exc}") from exc
+    client.loop_start()
+    try:
+        info = client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(timeout)
+        if not info.is_published():
+            raise ServiceUnavailable(f"the MQTT broker {settings.mqtt.url} did not acknowledge within {timeout:.0f} s")
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -1,4 +1,4 @@
-"""A signed package of the shipped bundle is accepted with its key; another key, an altered statement, manifest or file is refused by reason."""
+"""A signed package of the shipped bundle is accepted with its key; another key or an altered part is refused by reason."""
 
 from __future__ import annotations
 
