@@ -170,7 +170,7 @@ class EdgeDaemon:
         try:
             scored = await asyncio.to_thread(self.scorer.score, windows, arrived)
         except ModelError as exc:
-            if self.rollout is None or not self.rollout.rollback(f"scoring failed: {exc}"):
+            if self.rollout is None or self.rollout.previous is None or not self.rollout.rollback(f"scoring failed: {exc}"):
                 raise
             scored = await asyncio.to_thread(self.scorer.score, windows, arrived)
         if self.rollout is not None:

@@ -180,7 +180,10 @@ def self_test(active: Loaded, candidate: Loaded, windows: Sequence[Window], min_
     n = len(windows)
     if n < min_windows:
         return f"self-test: {n} windows scored, finite (the flip check needs {min_windows})"
-    before = old_predictor.predict(windows)
+    try:
+        before = old_predictor.predict(windows)
+    except Exception as exc:  # the running bundle failed: nothing to compare with, so no verdict on the new one
+        raise PackageError("selftest", f"the running bundle failed on the recent windows: {type(exc).__name__}: {exc}") from exc
     flips = sum(a.fault != b.fault for a, b in zip(before, outputs, strict=True))
     if flips / n > max_flip_share:
         raise PackageError(
@@ -228,7 +231,7 @@ class Rollout:
                 log.error("the rolled-out bundle %s cannot be loaded (%s): running the configured one", self.state.active, exc)
                 self.scorer.path, self.state.active, self.state.previous = configured, None, None
                 self.state.outcome = f"active bundle unloadable at start, back to the configured one: {exc}"[:1000]
-                self.state.save(self.state_file)
+                self._save()
                 self.scorer.load()
         if self.state.previous is not None:
             try:
@@ -304,7 +307,7 @@ class Rollout:
             self._refuse(PackageError("stale", f"bundle {statement.version} was published before the newest one handled"))
             return
         self.state.newest_published_at = statement.published_at
-        self.state.save(self.state_file)
+        self._save()
         log.info("signed bundle %s received for site %s: verifying and self-testing", statement.version, statement.site)
         windows, active = list(self.recent), self.scorer.loaded
         self._task = asyncio.ensure_future(asyncio.to_thread(self._prepare, payload, statement, active, windows))
@@ -322,9 +325,16 @@ class Rollout:
                 shutil.rmtree(final)
             if not final.exists():
                 os.replace(incoming, final)
-            loaded = self.scorer.open(final)
-            summary = self_test(active, loaded, windows, rollout.min_selftest_windows, rollout.max_flip_share)
+            try:
+                loaded = self.scorer.open(final)
+                summary = self_test(active, loaded, windows, rollout.min_selftest_windows, rollout.max_flip_share)
+            except (PackageError, ModelError):
+                if final != kept:
+                    shutil.rmtree(final, ignore_errors=True)
+                raise
             return Candidate(statement, final, loaded, summary)
+        except OSError as exc:  # a full or read-only disk: refuse this bundle, keep scoring
+            raise PackageError("io_error", f"cannot unpack bundle {statement.version} into {self.dir}: {exc}") from exc
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
 
@@ -358,9 +368,16 @@ class Rollout:
         if path.parent == self.dir and path != self.scorer.path:
             shutil.rmtree(path, ignore_errors=True)
 
+    def _save(self) -> None:
+        """Remember the state; an unwritable state dir costs the memory across a restart, never the scoring."""
+        try:
+            self.state.save(self.state_file)
+        except OSError as exc:
+            log.error("cannot write %s (%s): a restart would not remember this rollout", self.state_file, exc)
+
     def _outcome(self, text: str, level: int = logging.INFO) -> None:
         log.log(level, "model rollout: %s", text)
         self.state.outcome = text[:1000]
         self.state.history = [*self.state.history, self.state.outcome][-20:]
-        self.state.save(self.state_file)
+        self._save()
         self.changed = True
