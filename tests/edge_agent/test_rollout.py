@@ -98,7 +98,12 @@ def site_agent(tmp_path: Path, mqtt_url: str, unique: str, keys: tuple[Path, Pat
     agent.close()
     publisher = Publisher(mqtt_url)
     publisher.client.publish(f"forewarn/models/{agent.site}/bundle", b"", qos=1, retain=True).wait_for_publish(5)
-    publisher.client.publish(f"forewarn/gateways/{agent.gateway}/status", b"", qos=1, retain=True).wait_for_publish(5)
+    for gateway in (agent.gateway, f"{agent.gateway}l"):
+        publisher.client.publish(f"forewarn/gateways/{gateway}/status", b"", qos=1, retain=True).wait_for_publish(5)
+        host, port = mqtt_url.removeprefix("mqtt://").split(":")
+        session = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"forewarn-edge-{gateway}", clean_session=True)
+        session.connect(host, int(port))  # a clean connect ends the agent's persistent session on the shared broker
+        session.disconnect()
     publisher.close()
 
 
@@ -130,6 +135,16 @@ def test_a_published_bundle_is_installed_rolled_back_on_command_and_kept_through
         assert status is not None and status.previous_model_version == DEFAULT_VERSION
         assert status.rollout is not None and f"self-test: {len(before)} windows, 0.0%" in status.rollout
         assert (agent.state / "edge" / "bundles" / version / "model.onnx").is_file()
+
+        late = Agent(agent.state.parent / "late", mqtt_url, "", f"{agent.gateway[1:]}l")  # the site's other gateway: off till now
+        late.env.update(FOREWARN_SITE=agent.site, FOREWARN_ROLLOUT_PUBLIC_KEY_FILE=str(keys[1]))
+        late_watch = Watch(mqtt_url, agent.site, late.gateway)
+        try:
+            late.start()
+            late.wait(lambda: late_watch.online_with(version), 30, "a gateway started later gets the retained bundle")
+        finally:
+            late.close()
+            late_watch.close()
 
         publisher.send(thirds[1][len(thirds[0]) :])
         agent.wait(lambda: set(watch.versions) == during, 30, "the next windows scored")
