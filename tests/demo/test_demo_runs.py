@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from demo.run import DEMO_FILE, Console, Demo, OutputClosed, _Duration, demo, summary_line
 from edge_agent.config import EdgeSettings
 from forewarn.errors import ConfigError
-from forewarn.settings import CommonSettings, load_settings
+from forewarn.settings import CommonSettings, TopicSettings, load_settings
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_two_demos_share_no_topic_and_no_client_id(settings: CommonSettings, mon
     one, two = _demo(settings, []), _demo(settings, [])
     env_one, env_two = (d._child_env("127.0.0.1:9092", "mqtt://127.0.0.1:1883") for d in (one, two))
     topics = [k for k in env_one if k.startswith("FOREWARN_TOPICS_")]
-    assert len(topics) == 8
+    assert len(topics) == len(TopicSettings.model_fields)  # every topic is namespaced
     for key in [*topics, "FOREWARN_EDGE_CLIENT_ID", "FOREWARN_STREAM_APP_ID", "FOREWARN_STREAM_CONTROL_TOPIC"]:
         assert env_one[key] != env_two[key], key
     assert env_one["FOREWARN_TOPICS_MQTT_TELEMETRY"] == f"forewarn/demo-{one.namespace}/{{site}}/{{asset}}/telemetry"
