@@ -100,20 +100,17 @@ class Console:
 
 
 def namespaced_topics(topics: TopicSettings, namespace: str) -> TopicSettings:
-    """The demo's own MQTT and Kafka topics: nothing another demo or a real gateway reads or writes."""
-    mqtt, kafka = f"forewarn/demo-{namespace}", f"forewarn.demo-{namespace}"
-    return topics.model_copy(
-        update={
-            "mqtt_telemetry": f"{mqtt}/{{site}}/{{asset}}/telemetry",
-            "mqtt_log": f"{mqtt}/{{site}}/{{asset}}/log",
-            "mqtt_prediction": f"{mqtt}/{{site}}/{{asset}}/prediction",
-            "mqtt_alert": f"{mqtt}/alerts/{{site}}/{{asset}}",
-            "mqtt_gateway_status": f"{mqtt}/gateways/{{gateway}}/status",
-            "kafka_predictions": f"{kafka}.predictions",
-            "kafka_alerts": f"{kafka}.alerts",
-            "kafka_deadletter": f"{kafka}.deadletter",
-        }
-    )
+    """The demo's own MQTT and Kafka topics: nothing another demo or a real gateway reads or writes.
+
+    Every topic the settings define moves under ``forewarn/demo-NS`` (MQTT) or ``forewarn.demo-NS``
+    (Kafka), so a topic added to TopicSettings is namespaced without a change here.
+    """
+    defaults = TopicSettings()
+    update = {}
+    for name in TopicSettings.model_fields:
+        root = f"forewarn/demo-{namespace}" if name.startswith("mqtt_") else f"forewarn.demo-{namespace}"
+        update[name] = root + getattr(defaults, name).removeprefix("forewarn")
+    return topics.model_copy(update=update)
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
