@@ -10,6 +10,7 @@ set -eu
 : "${MQTT_MACHINES_PASSWORD:?set MQTT_MACHINES_PASSWORD (what machines and the simulator publish with)}"
 : "${MQTT_STREAM_PASSWORD:?set MQTT_STREAM_PASSWORD (the stream worker publishes alerts with it)}"
 : "${MQTT_OPS_PASSWORD:?set MQTT_OPS_PASSWORD (read-only: SCADA, historians, operators)}"
+: "${MQTT_RELEASE_PASSWORD:?set MQTT_RELEASE_PASSWORD (forewarn model publish writes the site's model topics with it)}"
 
 out=${MOSQUITTO_GENERATED:-/mosquitto/generated}
 umask 077
@@ -20,7 +21,8 @@ touch "$out/passwd.new"
 health=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 printf '%s' "$health" > "$out/health-password"
 for pair in "$FOREWARN_GATEWAY_ID:$MQTT_GATEWAY_PASSWORD" "machines:$MQTT_MACHINES_PASSWORD" \
-            "stream:$MQTT_STREAM_PASSWORD" "ops:$MQTT_OPS_PASSWORD" "health:$health"; do
+            "stream:$MQTT_STREAM_PASSWORD" "ops:$MQTT_OPS_PASSWORD" "release:$MQTT_RELEASE_PASSWORD" \
+            "health:$health"; do
   mosquitto_passwd -b "$out/passwd.new" "${pair%%:*}" "${pair#*:}"
 done
 mv "$out/passwd.new" "$out/passwd"
@@ -32,6 +34,7 @@ topic read forewarn/$FOREWARN_SITE/+/telemetry
 topic read forewarn/$FOREWARN_SITE/+/log
 topic write forewarn/$FOREWARN_SITE/+/prediction
 topic readwrite forewarn/gateways/$FOREWARN_GATEWAY_ID/status
+topic read forewarn/models/$FOREWARN_SITE/#
 
 user machines
 topic write forewarn/$FOREWARN_SITE/+/telemetry
@@ -39,6 +42,10 @@ topic write forewarn/$FOREWARN_SITE/+/log
 
 user stream
 topic write forewarn/alerts/$FOREWARN_SITE/#
+
+user release
+topic write forewarn/models/$FOREWARN_SITE/bundle
+topic write forewarn/models/$FOREWARN_SITE/command
 
 user ops
 topic read forewarn/#
@@ -49,4 +56,4 @@ ACL
 # Mosquitto runs as uid 1883 in the image: it must read what was written here.
 chown -R 1883:1883 "$out" 2>/dev/null || true
 chmod 0700 "$out"
-echo "mosquitto-init: wrote users $FOREWARN_GATEWAY_ID, machines, stream, ops, health for site $FOREWARN_SITE"
+echo "mosquitto-init: wrote users $FOREWARN_GATEWAY_ID, machines, stream, release, ops, health for site $FOREWARN_SITE"

@@ -162,6 +162,7 @@ PASSWORDS = {
     "MQTT_MACHINES_PASSWORD": "machines-secret-3c",
     "MQTT_STREAM_PASSWORD": "stream-secret-4d",
     "MQTT_OPS_PASSWORD": "ops-secret-5e",
+    "MQTT_RELEASE_PASSWORD": "release-secret-6f",
 }
 
 
@@ -234,15 +235,26 @@ def test_the_site_broker_admits_each_role_to_its_topics_only(site_broker: SiteBr
         subscribed: list[int] = []
         ops.on_message = lambda c, u, m: seen.append(m.topic)
         gateway.on_message = lambda c, u, m: gateway_got.append(m.topic)
-        for client, topic in ((ops, "forewarn/#"), (gateway, "forewarn/hall3/+/telemetry")):
+        subscriptions = ((ops, "forewarn/#"), (gateway, "forewarn/hall3/+/telemetry"), (gateway, "forewarn/models/hall3/#"))
+        for client, topic in subscriptions:
             client.on_subscribe = lambda c, u, mid, rcs, p: subscribed.append(mid)
             client.subscribe(topic, qos=1)
-        _until(lambda: len(subscribed) == 2, "both subscriptions")
-        for topic in ("forewarn/other-site/P-1/telemetry", "forewarn/hall3/P-1/prediction", "forewarn/hall3/P-1/telemetry"):
+        _until(lambda: len(subscribed) == 3, "the subscriptions")
+        for topic in ("forewarn/other-site/P-1/telemetry", "forewarn/hall3/P-1/prediction", "forewarn/models/hall3/bundle"):
             machines.publish(topic, b"{}", qos=1).wait_for_publish(5)
+        machines.publish("forewarn/hall3/P-1/telemetry", b"{}", qos=1).wait_for_publish(5)
         _until(lambda: bool(seen) and bool(gateway_got), "the allowed telemetry")
         assert seen == ["forewarn/hall3/P-1/telemetry"], "machines publish their own site's telemetry, nothing else"
         assert gateway_got == ["forewarn/hall3/P-1/telemetry"], "the gateway reads its site's telemetry over TLS"
+        # Only the release user writes a site's model topics, and only its own site's.
+        release, outcome = _client(site_broker, "release", PASSWORDS["MQTT_RELEASE_PASSWORD"])
+        clients.append(release)
+        assert outcome == ["connected"]
+        for topic in ("forewarn/models/other-site/bundle", "forewarn/models/hall3/bundle"):
+            release.publish(topic, b"{}", qos=1).wait_for_publish(5)
+        _until(lambda: len(gateway_got) == 2 and "forewarn/models/hall3/bundle" in seen, "the site's model bundle")
+        assert gateway_got[1] == "forewarn/models/hall3/bundle"
+        assert "forewarn/models/other-site/bundle" not in seen and seen.count("forewarn/models/hall3/bundle") == 1
         # The compose healthcheck's own command, with its generated password, reads the broker's uptime.
         health = (site_broker.generated / "health-password").read_text()
         done = subprocess.run(
