@@ -1,7 +1,8 @@
 """Simple baselines fitted on the same windows as the SLM, so every figure it reports has a yardstick.
 
 A logistic regression and a gradient-boosting classifier read one flat vector per window: per
-channel, the window's mean, spread, trend and extremes of its step statistics, and for its log
+channel, the window's mean, spread, trend and extremes of its step statistics (and the mean of its band
+spectra where it is a waveform channel: models.windowing.band_energies), and for its log
 lines the count per level and a hashed bag of their words (the classic "template counts"
 baseline of log anomaly detection). An Isolation Forest fitted on the normal training windows
 and the reconstruction error of a PCA keeping 95 % of their variance give the unsupervised anomaly
@@ -44,6 +45,8 @@ def window_vectors(table: WindowTable) -> np.ndarray:
             np.nanmax(table.stats[..., 3], axis=1),
             _last(means) - _first(means),
         ]
+        if table.spectra is not None:  # the waveform channels' band spectra the SLM reads, averaged over the window
+            sensor.append(np.nanmean(table.spectra, axis=1).reshape(len(table), -1))
     logs = np.zeros((len(table), len(LEVELS) + WORD_BUCKETS), dtype=np.float32)
     for i, rows in enumerate(table.logs):
         for row in rows:

@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import repeat
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from forewarn.contracts import FaultEpisode, LogRecord
 from forewarn.dataset import LABELS, MESSAGES, META, faults_at, iter_messages, label_at, read_labels, read_meta
 from models.windowing import LOG_RATE_CHANNEL, Window, WindowSpec, windows_from_messages
 
-CACHE_VERSION = 9
+CACHE_VERSION = 10
 
 
 class LogRow(NamedTuple):
@@ -59,6 +59,7 @@ class WindowTable:
     lagged: np.ndarray  # (N, steps, L) float32 lagged mean squares of spec.lagged (L may be 0)
     rated_current: np.ndarray  # (N,) float32 the asset's rated current, NaN where its rating plate is unknown
     pump_slope: np.ndarray  # (N,) float32 the pump's own fitted curve slope (Window.pump_slope), NaN where none
+    spectra: np.ndarray | None = None  # (N, steps, S, B) float32 log band shares (Window.spectra); None: the spec reads none
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -82,11 +83,18 @@ class WindowTable:
             lagged=self.lagged[index],
             rated_current=self.rated_current[index],
             pump_slope=self.pump_slope[index],
+            spectra=None if self.spectra is None else self.spectra[index],
         )
 
-    def select_channels(self, keep: np.ndarray) -> WindowTable:
-        """The same windows with only the channels where ``keep`` (C,) is True."""
-        return replace(self, stats=self.stats[:, :, keep], counts=self.counts[:, :, keep], reference=self.reference[:, keep])
+    def select_channels(self, keep: np.ndarray, keep_spectral: np.ndarray | None = None) -> WindowTable:
+        """The same windows with only the channels where ``keep`` (C,) is True, and of the spectral channels
+        only those where ``keep_spectral`` (S,) is (default all)."""
+        spectra = self.spectra
+        if spectra is not None and keep_spectral is not None:
+            spectra = spectra[:, :, keep_spectral]
+        return replace(
+            self, stats=self.stats[:, :, keep], counts=self.counts[:, :, keep], reference=self.reference[:, keep], spectra=spectra
+        )
 
     @staticmethod
     def concat(tables: Sequence[WindowTable]) -> WindowTable:
@@ -113,7 +121,14 @@ class WindowTable:
             lagged=np.concatenate([t.lagged for t in tables]),
             rated_current=np.concatenate([t.rated_current for t in tables]),
             pump_slope=np.concatenate([t.pump_slope for t in tables]),
+            spectra=_concat_spectra(tables),
         )
+
+
+def _concat_spectra(tables: Sequence[WindowTable]) -> np.ndarray | None:
+    spectra = [t.spectra for t in tables if t.spectra is not None]
+    assert len(spectra) in (0, len(tables)), "tables cut with and without spectra"
+    return np.concatenate(spectra) if spectra else None
 
 
 class Labelled(NamedTuple):
@@ -193,8 +208,10 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
     no_reference = np.full((c, 2), np.nan, dtype=np.float32)
     no_derived = np.full((d, 2), np.nan, dtype=np.float32)
     no_lag = np.full((spec.steps, len(spec.lagged)), np.nan, dtype=np.float32)
-    lags, rated, slopes = [], [], []
+    lags, rated, slopes, spectra = [], [], [], []
+    no_spectra = np.full((spec.steps, len(spec.spectral_channels), spec.spectral_bands), np.nan, dtype=np.float32)
     for window, label, ttf, right in labelled_windows(directory, spec, every):
+        spectra.append(no_spectra if window.spectra is None else window.spectra)
         rated.append(np.nan if window.rated_current_a is None else window.rated_current_a)
         slopes.append(np.nan if window.pump_slope is None else window.pump_slope)
         refs.append(no_reference if window.reference is None else window.reference)
@@ -226,6 +243,9 @@ def read_windows(directory: Path, spec: WindowSpec, every: int = 1) -> WindowTab
         lagged=np.stack(lags) if lags else np.zeros((0, spec.steps, len(spec.lagged)), np.float32),
         rated_current=np.asarray(rated, dtype=np.float32),
         pump_slope=np.asarray(slopes, dtype=np.float32),
+        spectra=(np.stack(spectra) if spectra else np.zeros((0, *no_spectra.shape), np.float32))
+        if spec.spectral_channels
+        else None,
     )
 
 
@@ -262,13 +282,16 @@ def cached_windows(directory: Path, spec: WindowSpec, cache_dir: Path | None, ev
                 lagged=z["lagged"],
                 rated_current=z["rated_current"],
                 pump_slope=z["pump_slope"],
+                spectra=z.get("spectra"),
             )
     table = read_windows(directory, spec, every)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {k: getattr(table, k) for k in ("labels", "truths", "asset_ids", "asset_types", "logs", "sources")}
     tmp = path.with_suffix(".tmp.npz")
+    arrays: dict[str, Any] = {} if table.spectra is None else {"spectra": table.spectra}
     np.savez_compressed(
         tmp,
+        **arrays,
         stats=table.stats,
         counts=table.counts,
         ends=table.ends,
@@ -338,6 +361,15 @@ def speed_channel(directories: Sequence[Path]) -> str | None:
     """The channel the datasets declare with role "speed" (the first, by name); None when none does."""
     named = sorted(name for d in directories for name, info in read_meta(Path(d)).channels.items() if info.role == "speed")
     return named[0] if named else None
+
+
+def channel_rates(directories: Sequence[Path]) -> dict[str, float]:
+    """Each channel's declared sampling rate (Hz), the fastest where datasets differ."""
+    rates: dict[str, float] = {}
+    for d in directories:
+        for name, info in read_meta(Path(d)).channels.items():
+            rates[name] = max(rates.get(name, 0.0), float(info.rate_hz))
+    return rates
 
 
 def dataset_rate(directories: Sequence[Path]) -> float | None:

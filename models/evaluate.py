@@ -96,7 +96,10 @@ def ablated(windows: Sequence[Window], modality: str) -> list[Window]:
     if modality == "logs":
         return [replace(w, logs=()) for w in windows]
     if modality == "sensors":
-        return [replace(w, stats=np.full_like(w.stats, np.nan), counts=np.zeros_like(w.counts), waveforms=()) for w in windows]
+        return [
+            replace(w, stats=np.full_like(w.stats, np.nan), counts=np.zeros_like(w.counts), waveforms=(), spectra=None)
+            for w in windows
+        ]
     raise ValueError(f"unknown modality {modality!r}; choose one of {', '.join(ABLATIONS)}")
 
 

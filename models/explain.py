@@ -10,7 +10,8 @@ group's weight in the verdict; a group whose masking *raises* it argued against 
 
 The masks follow the sensor token's layout (``models.features.FeatureSpec.sensor_features``):
 per channel its four statistics' z and presence against the type, per derived feature its z
-and presence, then, with a running reference, the same against the asset's own history.
+and presence, then, with a running reference, the same against the asset's own history, and
+last a waveform channel's band spectrum, which belongs to that channel's group.
 """
 
 from __future__ import annotations
@@ -44,11 +45,16 @@ def groups(predictor: Predictor) -> list[Group]:
     spec, features = predictor.bundle.spec, predictor.bundle.features
     c, d, s = len(spec.channels), len(features.derived), len(STATS)
     relative = c * (s + 1) + 2 * d  # where the deviations from the asset's own reference begin
+    spectral, bands = features.sensor_features(c), spec.spectral_bands  # where the band spectra begin
     out = []
     for k, name in enumerate(spec.channels):
         columns = [*range(k * s, (k + 1) * s), c * s + k]
         if features.relative:
             columns += [relative + k, relative + c + k]
+        if name in spec.spectral_channels:  # a waveform channel's spectrum is part of what it says
+            i = spec.spectral_channels.index(name)
+            columns += [*range(spectral + i * bands, spectral + (i + 1) * bands)]
+            columns += [spectral + len(spec.spectral_channels) * bands + i]
         out.append(Group(name, "channel", tuple(columns)))
     for j, name in enumerate(features.derived):
         columns = [c * (s + 1) + j, c * (s + 1) + d + j]

@@ -77,11 +77,12 @@ class FeatureSpec:
         assert self.log_tokens >= 2 and 1 <= self.line_tokens < self.log_tokens, "log budget must fit a line and its [SEP]"
         assert self.clip > 0, "clip must be positive"
 
-    def sensor_features(self, channels: int) -> int:
+    def sensor_features(self, channels: int, spectral: int = 0) -> int:
         """Width of one sensor token: z of each statistic of each channel, a presence flag per channel,
-        then z of each derived feature and its presence flag."""
+        then z of each derived feature and its presence flag, the running reference's columns, and
+        last ``spectral`` columns of band spectra (WindowSpec.spectral_features)."""
         width = channels * (len(STATS) + 1) + 2 * len(self.derived)
-        return width + (2 * channels + 2 * len(self.derived) if self.relative else 0)
+        return width + (2 * channels + 2 * len(self.derived) if self.relative else 0) + spectral
 
     def tokens(self, spec: WindowSpec) -> int:
         return 1 + spec.steps + self.log_tokens
@@ -115,6 +116,10 @@ class Normaliser:
     """(types, derived) float64."""
     derived_std: np.ndarray = field(default_factory=lambda: np.ones((0, 0)))
     derived_known: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    spectral_mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    """(types, S * B) float64: mean of each spectral channel's log band shares (WindowSpec.spectral_channels)
+    over the training windows of the type; (types, 0) without spectra."""
+    spectral_std: np.ndarray = field(default_factory=lambda: np.ones((0, 0)))
 
     def __post_init__(self) -> None:
         shape = (len(self.asset_types), len(self.channels), len(STATS))
@@ -132,6 +137,13 @@ class Normaliser:
             f"derived baselines must be {d}"
         )
         assert (self.derived_std > 0).all(), "derived baseline std must be positive"
+        if self.spectral_mean.size == 0:
+            object.__setattr__(self, "spectral_mean", np.zeros((shape[0], 0)))
+            object.__setattr__(self, "spectral_std", np.ones((shape[0], 0)))
+        assert self.spectral_mean.shape == self.spectral_std.shape and len(self.spectral_mean) == shape[0], (
+            "spectral baselines must be (types, S * B)"
+        )
+        assert (self.spectral_std > 0).all(), "spectral baseline std must be positive"
 
     def type_index(self, asset_type: str | None) -> int:
         try:
@@ -153,10 +165,13 @@ class Normaliser:
         lagged_channels: tuple[str, ...] = (),
         rated_current: np.ndarray | None = None,
         pump_slope: np.ndarray | None = None,
+        spectra: np.ndarray | None = None,
     ) -> Normaliser:
         """Fit from windows: stats (N, steps, C, 4), counts (N, steps, C), one type per window, healthy (N,) bool,
         lagged (N, steps, L) mean squares of lagged_channels (WindowSpec.lagged), rated_current (N,) NaN where unknown,
-        pump_slope (N,) the pumps' own curve slopes (Window.pump_slope), NaN where none."""
+        pump_slope (N,) the pumps' own curve slopes (Window.pump_slope), NaN where none, spectra (N, steps, S, B)
+        (Window.spectra). Spectra are scaled by every training window's spread, faulty ones included: a
+        single healthy recording's bands barely move, and against their spread every fault would clip."""
         n, steps, c, k = stats.shape
         assert counts.shape == stats.shape[:3] and len(asset_types) == n and healthy.shape == (n,), "inconsistent arrays"
         names = (GLOBAL, *sorted({t for t in asset_types if t}))
@@ -176,6 +191,14 @@ class Normaliser:
 
         mean, std, known = _baseline(channel_values, n, type_of, healthy, len(names), min_values)
         d_mean, d_std, d_known = _baseline(derived_values, n, type_of, healthy, len(names), min_values)
+        s_mean = s_std = np.zeros((len(names), 0))
+        if spectra is not None and spectra.size:
+
+            def spectral_values(rows: slice) -> tuple[np.ndarray, np.ndarray]:
+                x = spectra[rows].reshape(len(spectra[rows]), steps, -1).astype(np.float64)
+                return x, np.isfinite(x)
+
+            s_mean, s_std, _ = _baseline(spectral_values, n, type_of, np.ones(n, dtype=bool), len(names), min_values)
         return cls(
             tuple(channels),
             names,
@@ -186,9 +209,17 @@ class Normaliser:
             d_mean,
             d_std,
             d_known,
+            s_mean,
+            s_std,
         )
 
     def to_dict(self) -> dict[str, Any]:
+        spectral = {}
+        if self.spectral_mean.shape[1]:  # a baseline without spectra is written as before they existed
+            spectral = {
+                "spectral_mean": np.round(self.spectral_mean, 6).tolist(),
+                "spectral_std": np.round(self.spectral_std, 6).tolist(),
+            }
         return {
             "channels": list(self.channels),
             "stats": list(STATS),
@@ -200,6 +231,7 @@ class Normaliser:
             "derived_mean": np.round(self.derived_mean, 6).tolist(),
             "derived_std": np.round(self.derived_std, 6).tolist(),
             "derived_known": self.derived_known.tolist(),
+            **spectral,
         }
 
     @classmethod
@@ -213,6 +245,9 @@ class Normaliser:
                 "derived_std": np.asarray(data["derived_std"], dtype=np.float64),
                 "derived_known": np.asarray(data["derived_known"], dtype=bool),
             }
+        if "spectral_mean" in data:
+            extra["spectral_mean"] = np.asarray(data["spectral_mean"], dtype=np.float64)
+            extra["spectral_std"] = np.asarray(data["spectral_std"], dtype=np.float64)
         return cls(
             channels=tuple(data["channels"]),
             asset_types=tuple(data["asset_types"]),
@@ -301,6 +336,8 @@ class Featuriser:
         self.normaliser = normaliser
         self.tokenizer = tokenizer
         self._context = np.array([c in features.context for c in spec.channels], dtype=bool)
+        spectral = len(spec.spectral_channels) * spec.spectral_bands
+        assert normaliser.spectral_mean.shape[1] == spectral, "baseline and window spec must read the same spectra"
 
     def __call__(self, windows: Sequence[Window]) -> Features:
         stats = np.stack([w.stats for w in windows]) if windows else np.zeros((0, self.spec.steps, len(self.spec.channels), 4))
@@ -318,7 +355,12 @@ class Featuriser:
             lagged = np.stack([missing if w.lagged is None else w.lagged for w in windows])
         rated = np.array([np.nan if w.rated_current_a is None else w.rated_current_a for w in windows])
         slope = np.array([np.nan if w.pump_slope is None else w.pump_slope for w in windows])
-        sensors = self.sensors(stats, counts, types, reference, reference_derived, lagged, rated, slope)
+        spectra = None
+        if self.spec.spectral_channels and windows:
+            shape = (self.spec.steps, len(self.spec.spectral_channels), self.spec.spectral_bands)
+            missing_spectra = np.full(shape, np.nan, dtype=np.float32)
+            spectra = np.stack([missing_spectra if w.spectra is None else w.spectra for w in windows])
+        sensors = self.sensors(stats, counts, types, reference, reference_derived, lagged, rated, slope, spectra)
         return Features(sensors, tokens, line_index)
 
     def type_indices(self, asset_types: Sequence[str | None]) -> np.ndarray:
@@ -339,9 +381,10 @@ class Featuriser:
         lagged: np.ndarray | None = None,
         rated_current: np.ndarray | None = None,
         pump_slope: np.ndarray | None = None,
+        spectra: np.ndarray | None = None,
     ) -> np.ndarray:
         """stats (N, steps, C, 4), counts (N, steps, C), types (N,), reference (N, C, 2), reference_derived (N, D, 2),
-        lagged (N, steps, L), rated_current (N,), pump_slope (N,) -> (N, steps, F) float32."""
+        lagged (N, steps, L), rated_current (N,), pump_slope (N,), spectra (N, steps, S, B) -> (N, steps, F) float32."""
         self._check(stats, counts)
         norm = self.normaliser
         z = (stats - norm.mean[types][:, None]) / norm.std[types][:, None]  # (N, steps, C, 4)
@@ -383,7 +426,22 @@ class Featuriser:
                 parts += self._relative(stats, types, reference, present, d, None, reference_derived)
             else:
                 parts += self._relative(stats, types, reference, present, d, d_ref)
+        if self.spec.spectral_channels:
+            parts += self._spectral(spectra, types, n)
         return np.concatenate(parts, axis=-1).astype(np.float32)
+
+    def _spectral(self, spectra: np.ndarray | None, types: np.ndarray, n: int) -> list[np.ndarray]:
+        """z of each spectral channel's log band shares against the type's training spread, clipped, then a
+        presence flag per spectral channel; zero with presence 0 where a step has no spectrum."""
+        steps, s, b = self.spec.steps, len(self.spec.spectral_channels), self.spec.spectral_bands
+        if spectra is None:
+            spectra = np.full((n, steps, s, b), np.nan, dtype=np.float32)
+        assert spectra.shape == (n, steps, s, b), f"spectra must be {(n, steps, s, b)}, got {spectra.shape}"
+        norm, clip = self.normaliser, self.features.clip
+        z = (spectra.reshape(n, steps, s * b) - norm.spectral_mean[types][:, None]) / norm.spectral_std[types][:, None]
+        present = np.isfinite(spectra).all(axis=-1)  # (N, steps, S)
+        known = np.repeat(present, b, axis=-1)
+        return [np.where(known, np.clip(z, -clip, clip), 0.0), present]
 
     def _relative(
         self,

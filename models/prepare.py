@@ -14,12 +14,13 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from forewarn.contracts import NORMAL, SIMULATED_FAULTS
 from models.baselines import fit_baselines
-from models.data import WindowTable, dataset_rate, load_tables, speed_channel, window_channels
+from models.data import WindowTable, channel_rates, dataset_rate, load_tables, speed_channel, window_channels
 from models.derived import COOLING, DERIVED, LAGGED_CHANNELS, derive, running
 from models.errors import TrainingError
 from models.features import Features, FeatureSpec, Featuriser, Normaliser
@@ -48,10 +49,17 @@ class Prepared:
     """Asset type -> the faults its training windows show (runtime.Bundle.fault_modes)."""
 
 
-def window_spec(prof: Profile, channels: tuple[str, ...], rate_hz: float | None = None, speed: str | None = None) -> WindowSpec:
+def window_spec(
+    prof: Profile,
+    channels: tuple[str, ...],
+    rate_hz: float | None = None,
+    speed: str | None = None,
+    rates: dict[str, float] | None = None,
+) -> WindowSpec:
     """The profile's window, stretched to one sample per step when the data is slower than its steps.
 
-    ``rate_hz``: the fastest declared channel's rate; ``speed``: the channel declared with role "speed",
+    ``rate_hz``: the fastest declared channel's rate; ``rates``: each channel's, whose waveform channels
+    (prof.spectral_min_samples or more samples per step) get band spectra; ``speed``: the channel declared with role "speed",
     whose standstill leaves a window out of fault training and scoring (models.derived.running).
     A 600 s window of 20 steps over hourly or per-cycle data would hold no complete window; the
     stretched one keeps the profile's step count, hops one step and scales the asset reference's
@@ -81,9 +89,18 @@ def window_spec(prof: Profile, channels: tuple[str, ...], rate_hz: float | None 
             lag_fit=prof.lag_fit if prof.lag_s else (),
             flatline_samples=prof.flatline_samples,
             pump_fit=prof.pump_fit,
+            **_spectral(prof, channels, step, rates or {}),
         )
     except AssertionError as exc:  # a --set that makes no window (hop not a multiple of the step)
         raise TrainingError(f"window: {exc}") from exc
+
+
+def _spectral(prof: Profile, channels: tuple[str, ...], step_s: float, rates: dict[str, float]) -> dict[str, Any]:
+    """WindowSpec fields of the profile's band spectra: the channels fast enough to resolve them, if any."""
+    fast = tuple(c for c in channels if rates.get(c, 0.0) * step_s >= prof.spectral_min_samples)
+    if not prof.spectral_bands or not fast:
+        return {}
+    return {"spectral_bands": prof.spectral_bands, "spectral_channels": fast, "spectral_min_samples": prof.spectral_min_samples}
 
 
 def channel_coverage(channels: Sequence[str], counts: np.ndarray) -> dict[str, float]:
@@ -301,7 +318,7 @@ def prepare(
         raise TrainingError("the datasets' meta.json files declare no channels and their messages hold no log records")
     if channels == (LOG_RATE_CHANNEL,):
         echo(f"log-only data (no channels declared): windows read the log lines per step ({LOG_RATE_CHANNEL}) and their text")
-    spec = window_spec(prof, channels, dataset_rate(directories), speed_channel(directories))
+    spec = window_spec(prof, channels, dataset_rate(directories), speed_channel(directories), channel_rates(directories))
     if spec.length_s != prof.length_s:
         echo(f"window: {spec.steps} steps of {spec.step_s:g} s, one sample per step at the data's rate (hop {spec.hop_s:g} s)")
     feats = FeatureSpec(
@@ -320,8 +337,15 @@ def prepare(
     if not seen.all():
         unused = [c for c, s in zip(channels, seen, strict=True) if not s]
         echo(f"not used: {', '.join(unused)}: declared in meta.json but no window holds a sample of them")
-        table = table.select_channels(seen)
-        spec = dataclasses.replace(spec, channels=tuple(c for c, s in zip(channels, seen, strict=True) if s))
+        kept = {c for c, s in zip(channels, seen, strict=True) if s}
+        table = table.select_channels(seen, np.array([c in kept for c in spec.spectral_channels], dtype=bool))
+        spectral = tuple(c for c in spec.spectral_channels if c in kept)
+        spec = dataclasses.replace(
+            spec,
+            channels=tuple(c for c in channels if c in kept),
+            spectral_channels=spectral,
+            spectral_bands=spec.spectral_bands if spectral else 0,
+        )
         channels = spec.channels
     if unlabelled:
         table = dataclasses.replace(table, labels=[NORMAL] * len(table), truths=[(NORMAL,)] * len(table))
@@ -352,7 +376,10 @@ def prepare(
         lagged_channels=spec.lagged,
         rated_current=train_t.rated_current,
         pump_slope=train_t.pump_slope,
+        spectra=train_t.spectra,
     )
+    if spec.spectral_channels:
+        echo(f"spectra: {spec.spectral_bands} octave bands per step of {', '.join(spec.spectral_channels)}")
     visible = visible_against_type(train_t, spec, normaliser, prof.visible_z)
     train_t, absorbed = absorb_references(train_t, spec, prof.absorbed_reference, rng, visible)
     train_t, dropped = drop_references(train_t, prof.dropped_reference, rng, visible | (y_train == 0))
@@ -419,6 +446,7 @@ def _featurise(featuriser: Featuriser, table: WindowTable, labels: tuple[str, ..
         table.lagged,
         table.rated_current,
         table.pump_slope,
+        table.spectra,
     )
     tokens, line_index = featuriser.log_tokens(table.logs)
     y = np.array([labels.index(x) for x in table.labels], dtype=np.int64)

@@ -59,6 +59,10 @@ class Profile:
     flatline_samples: int = 10
     """A step whose channel repeats one exact value over at least this many samples counts as
     missing that channel (WindowSpec.flatline_samples): a stuck transmitter."""
+    spectral_bands: int = 8
+    """Octave bands of the power spectrum read per step from each waveform channel, one whose declared
+    rate gives at least spectral_min_samples samples per step (WindowSpec.spectral_bands); 0: none."""
+    spectral_min_samples: int = 64
     absorbed_reference: float = 0.2
     """Share of training fault windows whose asset reference is replaced by one that already holds
     the fault (models.prepare.absorb_references): an asset faulty before its history began. Only

@@ -153,7 +153,7 @@ class Predictor:
     def _check_graph(self) -> None:
         spec, features = self.bundle.spec, self.bundle.features
         expected = {
-            "sensors": [spec.steps, features.sensor_features(len(spec.channels))],
+            "sensors": [spec.steps, features.sensor_features(len(spec.channels), spec.spectral_features)],
             "tokens": [features.log_tokens],
         }
         inputs = {i.name: i.shape for i in self.session.get_inputs()}

@@ -36,6 +36,9 @@ from models.history import AssetHistory, DerivedBacklog
 STATS = ("mean", "std", "min", "max")
 """The per-step statistics of each channel, in the order of Window.stats' last axis."""
 
+SPECTRAL_FLOOR = 1e-8
+"""Smallest relative band energy a spectral feature reads (log10 -8): an empty band is very quiet, not -inf."""
+
 LOG_RATE_CHANNEL = "log_lines"
 """Reserved channel name: log lines per step, counted by the windower from the asset's log records."""
 
@@ -94,6 +97,15 @@ class WindowSpec:
     having none of that channel: a stuck transmitter repeats its last value, and a frozen
     standstill pressure read while running would look like a fault. 0: never."""
 
+    spectral_bands: int = 0
+    """Per step, each spectral channel's log10 energy in this many octave bands of its power spectrum,
+    relative to the step's total (band_energies, Window.spectra). 0: none, as bundles before 2026-12-07."""
+    spectral_channels: tuple[str, ...] = ()
+    """The waveform channels (kHz vibration, acoustic, current) whose spectrum is read."""
+    spectral_min_samples: int = 64
+    """A stretch of one message's samples within one step feeds the spectrum only from this many samples:
+    fewer resolve no band."""
+
     def __post_init__(self) -> None:
         assert self.channels, "a window needs at least one channel"
         assert len(set(self.channels)) == len(self.channels), "channel names must be unique"
@@ -108,13 +120,25 @@ class WindowSpec:
         assert self.lag_standstill >= 1.0, "a machine does not cool faster standing still"
         assert all(tau > 0 for tau in self.lag_fit), "candidate time constants must be positive"
         assert self.flatline_samples >= 0, "flatline_samples cannot be negative"
+        assert self.spectral_bands >= 0 and self.spectral_min_samples >= 8, "spectral bands need samples"
+        assert set(self.spectral_channels) <= set(self.channels), "spectral channels must be window channels"
+        assert not self.spectral_channels or self.spectral_bands, "spectral channels need spectral_bands"
 
     @property
     def step_s(self) -> float:
         return self.length_s / self.steps
 
+    @property
+    def spectral_features(self) -> int:
+        """Sensor-token columns the spectra add: each spectral channel's bands and its presence flag."""
+        return len(self.spectral_channels) * (self.spectral_bands + 1)
+
     def to_dict(self) -> dict[str, object]:
-        return {**self.__dict__, "channels": list(self.channels)}
+        data = {**self.__dict__, "channels": list(self.channels), "spectral_channels": list(self.spectral_channels)}
+        if not self.spectral_channels:  # a spec without spectra reads (and keys caches) as before they existed
+            for name in ("spectral_bands", "spectral_channels", "spectral_min_samples"):
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> WindowSpec:
@@ -123,7 +147,44 @@ class WindowSpec:
         values["reference_derived"] = tuple(values.get("reference_derived", ()))  # type: ignore[arg-type]
         values["lagged"] = tuple(values.get("lagged", ()))  # type: ignore[arg-type]
         values["lag_fit"] = tuple(values.get("lag_fit", ()))  # type: ignore[arg-type]
+        values["spectral_channels"] = tuple(values.get("spectral_channels", ()))  # type: ignore[arg-type]
         return cls(**values)  # type: ignore[arg-type]
+
+
+def band_edges(bands: int) -> np.ndarray:
+    """(bands + 1,) edges in cycles per sample: octaves down from Nyquist (0.5), the lowest at 0.5 / 2**bands.
+
+    Relative to the sampling rate, so the same bands describe any waveform at any rate: at 12 kHz
+    and 8 bands, 23 Hz to 6 kHz in octaves (shaft orders low, bearing and resonance bands high).
+    """
+    return np.asarray(0.5 * 2.0 ** np.arange(-bands, 1, dtype=np.float64))
+
+
+_BAND_OF: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _band_of_bins(n: int, bands: int) -> np.ndarray:
+    """Band index of each rfft bin 1..n//2 of an n-sample stretch; -1 below the lowest band."""
+    key = (n, bands)
+    found = _BAND_OF.get(key)
+    if found is None:
+        if len(_BAND_OF) > 4096:
+            _BAND_OF.clear()
+        frequency = np.arange(1, n // 2 + 1) / n
+        found = np.minimum(np.searchsorted(band_edges(bands), frequency, side="right") - 1, bands - 1)
+        _BAND_OF[key] = found
+    return found
+
+
+def band_energies(x: np.ndarray, bands: int) -> tuple[np.ndarray, float]:
+    """(bands,) energy of a stretch of samples in each octave band of its Hann-windowed power spectrum, and
+    the total over every bin but DC (the mean is removed first). Energies add over stretches (Welch's method)."""
+    n = len(x)
+    taper = np.hanning(n)
+    power = np.abs(np.fft.rfft((x - x.mean()) * taper)[1:]) ** 2
+    band = _band_of_bins(n, bands)
+    inside = band >= 0
+    return np.bincount(band[inside], weights=power[inside], minlength=bands), float(power.sum())
 
 
 @dataclass(frozen=True)
@@ -157,6 +218,10 @@ class Window:
     pump_slope: float | None = None
     """The pump's own curve b fitted over its history before the window (models.curve); None
     when the spec fits none or the asset has not run with flow and head yet."""
+    spectra: np.ndarray | None = None
+    """(steps, len(spec.spectral_channels), spec.spectral_bands) float32: log10 of each band's share of the
+    step's spectral energy (floored at SPECTRAL_FLOOR); NaN where a step had no stretch of
+    spec.spectral_min_samples samples; None when the spec reads no spectra."""
 
     @property
     def coverage(self) -> float:
@@ -214,6 +279,9 @@ class AssetWindower:
         self._sumsq = np.zeros((self._ring, channels), dtype=np.float64)
         self._min = np.full((self._ring, channels), np.inf)
         self._max = np.full((self._ring, channels), -np.inf)
+        self._spectral = [self._column[c] for c in spec.spectral_channels]
+        self._band = np.zeros((self._ring, len(self._spectral), spec.spectral_bands))  # band energies
+        self._band_total = np.zeros((self._ring, len(self._spectral)))  # all bins but DC
         self._logs: deque[LogRecord] = deque(maxlen=max(256, 8 * spec.max_log_lines))
         self._waveforms: deque[Waveform] = deque(maxlen=8)
         self._next_end_step: int | None = None  # end (exclusive, in steps) of the next window to emit
@@ -356,12 +424,14 @@ class AssetWindower:
         slots = run_steps % self._ring
         held = self._bin[slots]
         late = run_steps < held  # the slot already moved on to newer data: this step is gone
+        bands = self._run_bands(values, starts, counts) if self._spectral else None
         if late.any():
             self.counters.late_samples += int(counts[late].sum())
             keep = ~late
             run_steps, slots, counts, sums, sumsqs, mins, maxs = (
                 a[keep] for a in (run_steps, slots, counts, sums, sumsqs, mins, maxs)
             )
+            bands = None if bands is None else (bands[0][keep], bands[1][keep])
             held = held[keep]
         newer = run_steps > held
         if newer.any():
@@ -371,6 +441,26 @@ class AssetWindower:
         np.add.at(self._sumsq, slots, sumsqs)
         np.fmin.at(self._min, slots, mins)
         np.fmax.at(self._max, slots, maxs)
+        if bands is not None:
+            np.add.at(self._band, slots, bands[0])
+            np.add.at(self._band_total, slots, bands[1])
+
+    def _run_bands(self, values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Band energies (runs, S, B) and totals (runs, S) of each run's spectral channels.
+
+        A run (one message's samples of one step) of at least spec.spectral_min_samples samples of a
+        channel is one Welch segment of that step's spectrum; shorter runs add nothing.
+        """
+        spec = self.spec
+        bands = np.zeros((len(starts), len(self._spectral), spec.spectral_bands))
+        totals = np.zeros((len(starts), len(self._spectral)))
+        stops = np.append(starts[1:], len(values))
+        for s, column in enumerate(self._spectral):
+            for r in np.flatnonzero(counts[:, column] >= spec.spectral_min_samples):
+                x = values[starts[r] : stops[r], column]
+                x = x[~np.isnan(x)]
+                bands[r, s], totals[r, s] = band_energies(x, spec.spectral_bands)
+        return bands, totals
 
     def _reset(self, slot: np.ndarray, step: np.ndarray) -> None:
         """Give slots (k,) to steps (k,): their aggregates start empty."""
@@ -380,6 +470,9 @@ class AssetWindower:
         self._sumsq[slot] = 0.0
         self._min[slot] = np.inf
         self._max[slot] = -np.inf
+        if self._spectral:
+            self._band[slot] = 0.0
+            self._band_total[slot] = 0.0
 
     def add_log(self, record: LogRecord) -> None:
         """Keep a log line for the windows that will cover it; one older than every pending window is counted.
@@ -482,7 +575,19 @@ class AssetWindower:
             lagged=self.history.lagged(wanted, squares, running),
             rated_current_a=self.rated_current_a,
             pump_slope=self.history.pump_slope(),
+            spectra=self._spectra(slots, valid[:, 0], count) if self._spectral else None,
         )
+
+    def _spectra(self, slots: np.ndarray, valid: np.ndarray, count: np.ndarray) -> np.ndarray:
+        """(steps, S, B) float32 log10 band shares of the window's steps; NaN where a step has no spectrum
+        or its channel counts as having no samples (a flatlined, stuck transmitter)."""
+        total = self._band_total[slots]  # (steps, S)
+        known = valid[:, None] & (total > 0) & (count[:, self._spectral] > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = self._band[slots] / total[..., None]
+        out: np.ndarray = np.log10(np.maximum(share, SPECTRAL_FLOOR)).astype(np.float32)
+        out[~known] = np.nan
+        return out
 
     def _fold_history(self, first: int, stop: int) -> None:
         """Fold steps [first, stop), the hop every later window has behind it, into the asset's history."""
