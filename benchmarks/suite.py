@@ -21,7 +21,8 @@ Items (``--only`` picks some; the default runs all but ``scaling``, which ``--on
   configured rate and unpaced vs the outbox's take+delete alone (to an in-memory Kafka port);
 - stream: predictions/s one ``forewarn stream worker`` folds on tansu vs a bare aiokafka consumer of the same
   topic; deciding prediction -> alert row p50/p99 vs a bare produce -> consume round trip;
-- scaling: the same figures at two or three points of assets, channels, samples per message and cores.
+- scaling: the same figures at two or three points of assets (``--assets``: windows per core and RSS),
+  channels, samples per message, window length and cores.
 
 "Per core" figures divide by the CPU time the measuring process used (user + system, all its threads),
 not wall time: the project's machines are shared, and CPU time is what a gateway's core would spend. The
@@ -934,7 +935,7 @@ def bench_scaling(ctx: Context) -> list[Row]:
     rows = []
     with pinned({CPU_AGENT}):
         # assets: the whole path's cost per window as the plant grows
-        points = (10, 30) if ctx.quick else (10, 30, 100)
+        points = ctx.assets or ((10, 30) if ctx.quick else (10, 30, 100))
         base: list[float] = []
         for assets in points:
             data = edge_dataset(ctx, assets)
@@ -953,6 +954,13 @@ def bench_scaling(ctx: Context) -> list[Row]:
                     base,
                 )
             )
+        # assets: the edge agent's memory once every asset has scored its first window (12 min of data each)
+        base = []
+        for assets in points:
+            rss = [_rss(assets, 12, ctx.model)["rss_mb"]]
+            base = base or rss
+            rows.append(Row("scaling", f"edge agent RSS, {assets:,} assets, one window scored each", "MB", rss,
+                            f"{points[0]:,} assets", base, higher_is_better=False))  # fmt: skip
         # channels and samples per message: ingest cost per sample
         router = TopicRouter(EdgeSettings().topics)
         base = []
@@ -1030,6 +1038,7 @@ class Context:
     model: Path
     run_dir: Path | None
     workdir: Path
+    assets: tuple[int, ...] = ()  # the scaling item's plant sizes; empty: its defaults
 
 
 RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
@@ -1055,6 +1064,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="measured runs per figure after a warm-up (default 3 quick, 5 full)")
     parser.add_argument("--model", type=Path, default=default_bundle_path(), help="bundle (default: the shipped one)")
     parser.add_argument("--run-dir", type=Path, help="a training run directory: time its teacher.onnx and student.onnx too")
+    parser.add_argument("--assets", nargs="+", type=int, metavar="N",
+                        help="plant sizes the scaling item measures (default 10 30, full 10 30 100)")  # fmt: skip
     args = parser.parse_args(argv)
     items = list(args.only or DEFAULT_ITEMS)
     runs = args.runs or (3 if args.quick else 5)
@@ -1063,7 +1074,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures: dict[str, str] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="forewarn-bench-") as tmp:
-        ctx = Context(args.quick, runs, args.model, args.run_dir, Path(tmp))
+        ctx = Context(args.quick, runs, args.model, args.run_dir, Path(tmp), tuple(args.assets or ()))
         for item in items:
             t0 = time.perf_counter()
             try:
