@@ -16,6 +16,10 @@ from models.explain import LOGS, _masked, explain, groups, running_windows
 from models.runtime import Bundle, Predictor
 from models.windowing import Window, windows_from_messages
 
+# The session's tiny bundle is trained in the first test that asks for it: a loaded machine needs more
+# than the suite's default 300 s for that one test (the training itself is seconds on an idle one).
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module")
 def predictor(tiny_bundle: Path) -> Predictor:
