@@ -93,6 +93,15 @@ class EdgeSection(BaseModel):
         3_600.0, gt=0, description="when max_assets is reached, an asset silent this long gives up its buffer"
     )
     dedup_window: int = Field(1_024, ge=16, le=1_000_000, description="recent seq numbers remembered per asset")
+    checkpoint_s: float = Field(
+        60.0,
+        ge=0,
+        description="how often the windows in progress and each asset's history are checkpointed to the state "
+        "directory, the messages since kept in a journal, so a crash loses none of them (0: never; docs/edge.md)",
+    )
+    journal_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=64 * 1024, description="a journal this large brings the next checkpoint forward"
+    )
 
     # -- outbox and Kafka delivery
     outbox_path: Path | None = Field(None, description="SQLite outbox file; None: <state_dir>/edge/outbox.sqlite3")
@@ -189,6 +198,10 @@ class EdgeSettings(CommonSettings):
     def bundles_dir(self) -> Path:
         """Where rolled-out bundles are unpacked (``<version>/``) and the active one is remembered."""
         return self.state_dir / "edge" / "bundles"
+
+    def windows_dir(self) -> Path:
+        """Where the checkpoint and journal of the windows in progress live (edge_agent.journal)."""
+        return self.state_dir / "edge"
 
     def outbox_file(self) -> Path:
         return self.edge.outbox_path or self.state_dir / "edge" / "outbox.sqlite3"

@@ -2,6 +2,7 @@
 
     MQTT --MqttLink--> Inbox --WindowStage--> windows --Scorer--> predictions --Outbox--> KafkaPublisher --> Kafka
                                   (bad payloads -> dead letters -> Outbox)       \\--> MQTT .../prediction
+                                  \\--> WindowJournal (checkpoint + journal of the windows in progress)
 
 With ``[rollout] public_key_file`` set, a ``Rollout`` (its own MQTT connection) receives signed
 bundles for the site; the loop self-tests them off the loop and swaps one in between two
@@ -10,7 +11,8 @@ steps, so every window is scored by exactly one bundle (edge_agent/rollout.py).
 One asyncio loop runs the pipeline, the Kafka publisher and the health heartbeat; the paho
 network thread only decodes and enqueues; ONNX Runtime runs in a worker thread so the loop
 stays responsive while a batch is scored. Each step acknowledges its MQTT messages only
-after the predictions they completed are committed to the outbox.
+after the predictions they completed are committed to the outbox and the messages are in
+the journal of windows in progress, so a crash loses neither (edge_agent/journal.py).
 
 Start needs no uplink (Kafka and the MQTT broker are retried in the background); stop
 (SIGTERM/SIGINT) finishes the current step, says ``offline``, flushes what Kafka takes
@@ -29,13 +31,15 @@ from edge_agent.errors import EdgeError, ModelError, Rejected
 from edge_agent.health import Health, InputWatch, Vitals
 from edge_agent.infer import Scored, Scorer
 from edge_agent.ingest import Delivery, Inbox, MqttLink
+from edge_agent.journal import WindowJournal
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import Outbox, Record
 from edge_agent.publish import AioKafkaPort, KafkaPublisher, publish_predictions
 from edge_agent.rollout import Rollout
 from edge_agent.sparkplug.link import SparkplugLink
 from edge_agent.window import AssetPolicy, WindowStage
-from forewarn.contracts import dead_letter, encode, rated_currents
+from forewarn.contracts import LogRecord, Telemetry, dead_letter, decode_input, encode, rated_currents
+from forewarn.errors import ContractError
 from models.windowing import Window
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,10 @@ class EdgeDaemon:
                 replay_rate=edge.replay_rate, backoff_max_s=edge.kafka_backoff_max_s,
             )  # fmt: skip
         self.windows: WindowStage | None = None
+        self.journal: WindowJournal | None = None
+        if edge.checkpoint_s > 0:
+            self.journal = WindowJournal(settings.windows_dir(), edge.checkpoint_s, edge.journal_max_bytes)
+            self.metrics.watch(self.journal.levels)
         self.windows_scored = 0
         self.metrics_port: int | None = None
         self._letters = _Pacer(edge.deadletter_rate)
@@ -107,6 +115,7 @@ class EdgeDaemon:
         self.outbox.start()
         await asyncio.to_thread(self.scorer.load if self.rollout is None else self.rollout.load)
         self.windows = WindowStage(self.scorer.spec, _policy(self.settings), self.metrics)
+        await self._restore()
         self.inbox.bind(asyncio.get_running_loop())
         self.link.start()
         if self.sparkplug is not None:
@@ -131,6 +140,10 @@ class EdgeDaemon:
             return
         try:
             await self._process(deliveries)
+            if self.journal is not None:
+                self.journal.record(self._journal_frame(d) for d in deliveries if d.message is not None)
+                if self.journal.due():
+                    self.journal.checkpoint(self.windows)
         finally:
             # Normally this runs after the outbox commit. On a failure it still runs: the windows were
             # consumed, a redelivery would be dropped as a duplicate, and unacked messages would hold
@@ -145,6 +158,11 @@ class EdgeDaemon:
         self.input.saw(len(deliveries), len(deliveries) - (self._refused - refused))
         if letters:
             self.outbox.put(letters)
+        await self._score_ready()
+
+    async def _score_ready(self) -> None:
+        """Score, store and publish every window completed since the last call."""
+        assert self.windows is not None
         ready = self.windows.ready()
         batch, topic = self.settings.edge.batch_size, self.settings.topics.kafka_predictions
         for start in range(0, len(ready), batch):
@@ -197,6 +215,13 @@ class EdgeDaemon:
     async def stop(self) -> None:
         edge = self.settings.edge
         await self.health.stop()
+        if self.journal is not None and self.windows is not None:
+            try:
+                await self._score_ready()  # a step cut short by the stop may have left windows unscored
+                self.journal.checkpoint(self.windows)  # the next start replays nothing
+            except EdgeError as exc:
+                log.error("final checkpoint of the windows in progress failed; the journal will be replayed: %s", exc)
+            self.journal.close()
         if self.rollout is not None:
             self.rollout.stop()
         self.inbox.close()  # nothing drains any more: free a paho thread waiting for room
@@ -210,6 +235,35 @@ class EdgeDaemon:
         self.metrics.close()
 
     # ------------------------------------------------------------------ helpers
+
+    async def _restore(self) -> None:
+        """Take over the windows in progress a crash (or stop) left, score what the replay completed, checkpoint."""
+        if self.journal is None or self.windows is None:
+            return
+        restored = self.journal.restore(self.windows, self._readmit)
+        if restored.discarded is not None:
+            log.warning("windows in progress start again: the checkpoint was set aside: %s", restored.discarded)
+        elif restored.assets or restored.replayed:
+            log.info(
+                "windows in progress restored: %d assets from the checkpoint, %d journalled messages replayed%s",
+                restored.assets, restored.replayed, " (the last frame was cut short by the crash)" if restored.torn else "",
+            )  # fmt: skip
+        await self._score_ready()
+        self.journal.checkpoint(self.windows)
+
+    def _readmit(self, topic: str, payload: bytes) -> Telemetry | LogRecord:
+        """A journalled payload back to its message (it passed admission when it arrived)."""
+        try:
+            return decode_input(payload, limit=max(len(payload), 1))
+        except ContractError as exc:
+            raise Rejected("invalid", str(exc)) from exc
+
+    def _journal_frame(self, delivery: Delivery) -> tuple[str, bytes]:
+        """A folded delivery as the contract's JSON: an MQTT payload already is; a Sparkplug metric batch is encoded."""
+        assert delivery.message is not None
+        if self.link.router.parse(delivery.topic) is not None:
+            return delivery.topic, delivery.payload
+        return delivery.topic, encode(delivery.message)
 
     def _fold(self, delivery: Delivery) -> Record | None:
         """Feed one delivery to its window; a refused one becomes a dead-letter record (or None if paced out)."""

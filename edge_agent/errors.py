@@ -4,6 +4,7 @@
     └── EdgeError                         anything the edge agent raises on purpose
         ├── Rejected                      one inbound payload refused at the door (reason -> dead letter)
         ├── OutboxError                   the disk outbox cannot be opened, read or written
+        ├── JournalError                  the checkpoint or journal of the windows in progress cannot be written
         ├── DeliveryError                 Kafka could not be reached or refused a batch (also ServiceUnavailable)
         └── ModelError                    the model bundle cannot be loaded, verified or run
 
@@ -35,6 +36,10 @@ class Rejected(EdgeError):
 
 class OutboxError(EdgeError):
     """The SQLite outbox cannot be opened, read or written (disk full, corrupt file, wrong path)."""
+
+
+class JournalError(EdgeError):
+    """The checkpoint or journal of the windows in progress cannot be written (disk full, wrong path)."""
 
 
 class DeliveryError(EdgeError, ServiceUnavailable):

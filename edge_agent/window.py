@@ -20,11 +20,12 @@ Memory is fixed per asset by the window spec and the dedup window, so it is boun
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import IO, Literal
 
 from edge_agent.errors import Rejected
 from edge_agent.metrics import EdgeMetrics
@@ -85,6 +86,16 @@ class _Asset:
     log_seq: SeqTracker
     recent_logs: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=256))
     last_seen: float = 0.0  # time.monotonic() of the last message
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a checkpoint holds: the spec it was cut for, and the stage's per-asset state."""
+
+    spec: dict[str, object]
+    assets: dict[str, _Asset]
+    backlog: DerivedBacklog
+    retired: WindowerCounters
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,24 @@ class WindowStage:
 
     @property
     def asset_count(self) -> int:
+        return len(self._assets)
+
+    def save(self, out: IO[bytes]) -> None:
+        """Write every asset's windows in progress, history and seq memory (``edge_agent.journal`` keeps the file)."""
+        assert not self._ready, "score the ready windows before saving: a checkpoint holds windows in progress only"
+        pickle.dump(_Snapshot(self.spec.to_dict(), self._assets, self._backlog, self._retired), out, protocol=5)
+
+    def load(self, src: IO[bytes]) -> int:
+        """Take over what ``save`` wrote; returns the number of assets. Refuses a snapshot cut for another spec."""
+        snapshot = pickle.load(src)  # the gateway's own file in its own state directory
+        if not isinstance(snapshot, _Snapshot):
+            raise ValueError(f"not a window checkpoint: {type(snapshot).__name__}")
+        if snapshot.spec != self.spec.to_dict():
+            raise ValueError("the checkpoint's windows were cut for another window spec (a different model)")
+        now = time.monotonic()
+        for asset in snapshot.assets.values():
+            asset.last_seen = now  # monotonic clocks do not survive a restart
+        self._assets, self._backlog, self._retired = snapshot.assets, snapshot.backlog, snapshot.retired
         return len(self._assets)
 
     # ------------------------------------------------------------------ internals

@@ -25,7 +25,9 @@ from aiokafka import AIOKafkaConsumer
 from paho.mqtt.enums import CallbackAPIVersion
 
 from demo.brokers import free_port, stop_process_group
+from edge_agent.infer import Scorer
 from forewarn.contracts import FaultPrediction, LogRecord, Telemetry, decode, encode, prediction_id
+from models.runtime import Bundle
 from models.windowing import Windower, WindowSpec
 
 T0 = 1_767_225_600.0  # a multiple of every hop
@@ -65,6 +67,15 @@ def expected_ids(messages: Iterable[Message], spec: WindowSpec, gateway: str) ->
     """Ids of the windows a live gateway completes from these messages (no end-of-stream flush)."""
     windower = Windower(spec)
     return {prediction_id(gateway, w.asset_id, w.end) for m in messages for w in windower.add(m).ready()}
+
+
+def score_offline(messages: Iterable[Message], bundle: Path, gateway: str) -> list[FaultPrediction]:
+    """What `edge score` makes of the same messages with no crash: the windows a live gateway completes, scored."""
+    windower = Windower(Bundle.load(bundle).spec)
+    windows = [w for m in messages for w in windower.add(m).ready()]
+    scorer = Scorer(bundle, gateway, 1, 64)
+    scorer.load()
+    return scorer.score(windows).predictions
 
 
 def topic_of(message: Message) -> str:
@@ -157,6 +168,11 @@ class Agent:
             if line.startswith(key + " "):
                 return float(line.rsplit(" ", 1)[1])
         return None
+
+    def outbox_predictions(self) -> dict[str, FaultPrediction]:
+        with contextlib.closing(sqlite3.connect(self.state / "edge" / "outbox.sqlite3")) as db:
+            rows = db.execute("SELECT value FROM outbox WHERE kind = 'prediction'")
+            return {p.id: p for p in (decode(value, FaultPrediction) for (value,) in rows)}
 
     def outbox_ids(self) -> set[str]:
         with contextlib.closing(sqlite3.connect(self.state / "edge" / "outbox.sqlite3")) as db:

@@ -20,7 +20,7 @@ from forewarn.contracts import DeadLetter, FaultPrediction, GatewayStatus, decod
 from models.bundle import write_manifest
 from models.windowing import WindowSpec
 from tests.conftest import PrivateMosquitto
-from tests.edge_agent.streams import Agent, KafkaReader, Publisher, expected_ids, plant_stream
+from tests.edge_agent.streams import Agent, KafkaReader, Publisher, expected_ids, plant_stream, score_offline
 
 
 class Listener:
@@ -220,6 +220,42 @@ def test_a_kill_9_loses_nothing_from_the_outbox_and_the_backlog_replays_paced_an
     finally:
         publisher.close()
         listener.close()
+
+
+def test_a_kill_9_mid_stream_loses_no_window_in_progress_and_scores_as_edge_score_does(
+    tmp_path: Path, mqtt_url: str, unique: str, spec: WindowSpec, bundle: Path, agents: list[Agent]
+) -> None:
+    """The windows in progress and each asset's history survive a kill -9 (checkpoint + journal, edge_agent/journal.py)."""
+    nowhere = f"127.0.0.1:{free_port()}"  # predictions stay in the outbox, where the test reads them
+    first = Agent(tmp_path, mqtt_url, nowhere, unique)
+    agents.append(first)
+    publisher = Publisher(mqtt_url)
+    messages = plant_stream(spec, first.site, ["a1", "a2"], minutes=40)
+    half = len(messages) // 2
+    try:
+        first.start()
+        publisher.send(messages[:half])
+        first.wait(lambda: _folded(first) == half, 30, "the first half folded")
+        first.kill9()
+        back = Agent(tmp_path, mqtt_url, nowhere, unique)
+        agents.append(back)
+        back.start()
+        publisher.send(messages[half:])
+        expected = expected_ids(messages, spec, first.gateway)
+        back.wait(lambda: back.outbox_ids() == expected, 30, "every window, across the crash")
+    finally:
+        publisher.close()
+    assert "windows in progress restored" in back.log.read_text()
+    stored = back.outbox_predictions()
+    offline = {p.id: p for p in score_offline(messages, bundle, first.gateway)}
+    assert set(offline) == expected
+    for pid, live in stored.items():  # the same features, history included, as scoring without a crash
+        assert live.fault == offline[pid].fault, pid
+        assert live.anomaly_score == pytest.approx(offline[pid].anomaly_score, abs=1e-6), pid
+
+
+def _folded(agent: Agent) -> float:
+    return sum(agent.metric("forewarn_edge_messages_total", f'kind="{k}"') or 0.0 for k in ("telemetry", "log"))
 
 
 def test_memory_stays_bounded_under_a_10x_burst(
