@@ -29,7 +29,7 @@ from stream.recovery import RecoveryWatchdog
 from stream.sink import AsyncSink
 from stream.store import AlertStore
 from stream.topics import TopicKeeper
-from stream.transport import QuietMonitor, StreamFaustApp
+from stream.transport import BATCH_HOOKS, QuietMonitor, StreamFaustApp, choose_delivery, missing_hooks
 from stream.web import FeedApi
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 STATE_TABLE = "entity-state"
 """Faust table: entity key ('a:<asset>' / 'g:<gateway>') -> EntityState JSON bytes."""
 SINK_AGENT = "sink"
+AGGREGATE_AGENT = "aggregate"
+"""The aggregation's agent, on the agent delivery path only (``stream.agents``)."""
 
 
 def changelog_topic(settings: StreamSettings) -> str:
@@ -167,6 +169,8 @@ class StreamApp:
     ) -> None:
         self.settings = settings
         self.started_at = time.time()
+        self.delivery = choose_delivery(settings.stream.delivery, missing_hooks(BATCH_HOOKS))
+        log.info("aggregation delivery path: %s", self.delivery)
         self.on_feed_started = on_feed_started
         partitions = settings.partitions
         self.app = StreamFaustApp(
@@ -259,7 +263,7 @@ class StreamApp:
             db_outage_since=self.sink.outage_since,
             db_writing_since=self.sink.writing_since,
         )
-        counters: dict[str, Any] = {"status": status, "problems": problems}
+        counters: dict[str, Any] = {"status": status, "problems": problems, "delivery": self.delivery}
         counters.update(self.aggregator.counters)
         counters.update(
             alerts_written=self.sink.written,

@@ -10,9 +10,16 @@ one handler as a list.
 
 What stays Faust's: the consumer group and the co-partitioned assignment (the routed
 topic is subscribed like an agent's), the table (store, changelog, recovery, standbys),
-offset bookkeeping and commits, the rebalance protocol (stop the flow, wait until every
-tracked message is acked, commit, then the revoke signal), and every other topic (the
-sink agent's alerts, changelogs during recovery), which keeps the per-event path.
+offset bookkeeping and commits (every ``broker_commit_interval``), the rebalance protocol
+(stop the flow, wait until every tracked message is acked, commit, then the revoke
+signal), and every other topic (the sink agent's alerts, changelogs during recovery),
+which keeps the per-event path.
+
+Faust has no public hook for any of this: the fetch loop is its private
+``Consumer._drain_messages``, and keeping its read-offset check means reading
+``_read_offset`` and calling ``_add_gap``. ``stream.transport.BATCH_HOOKS`` lists them; a
+worker whose Faust lacks one runs the agent path instead (``stream.agents``), which does
+the same aggregation through Faust's public stream API.
 
 The contract, at-least-once:
 
@@ -141,19 +148,17 @@ class BatchingConsumer(Consumer):
 
     async def _deliver(self, route: BatchRoute, messages: list[Any]) -> None:
         await self.app.producer.buffer.wait_until_ebb()  # the conductor's backpressure, once per batch
-        await deliver(route, messages, self.ack)
-        if self._commit_every is not None and self._n_acked >= self._commit_every:
-            self._n_acked = 0
-            await self.commit()
+        await deliver(route.handler, messages, self.ack)
 
 
-async def deliver(route: BatchRoute, messages: list[Any], ack: Callable[[Any], object]) -> None:
+async def deliver(handler: BatchHandler, messages: Sequence[Any], ack: Callable[[Any], object]) -> None:
     """Handle a batch, wait until the broker holds its output, and only then ack its messages.
 
     Faust commits only acked offsets, so until the acks nothing of the batch is committed:
-    a failure anywhere on the way leaves the whole batch to be consumed again.
+    a failure anywhere on the way leaves the whole batch to be consumed again. Both
+    delivery paths (this consumer's, and the agent's in ``stream.agents``) go through here.
     """
-    deliveries = await route.handler(messages)
+    deliveries = await handler(messages)
     if deliveries:
         await asyncio.gather(*deliveries)
     for message in messages:

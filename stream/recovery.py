@@ -15,14 +15,17 @@ worker would go on from the last state it received, and an alert whose revision 
 database already holds is ignored (``stream.store``); a stalled worker would fold nothing for
 any asset, so going on is the lesser harm, and every such ending is logged and counted.
 
-Faust keeps the recovery's progress in attributes of ``app.tables.recovery`` (faust-streaming
-0.15); ``read_progress`` is the one place that reads them.
+The watchdog reads only the recovery service's public attributes (faust-streaming 0.15:
+``in_recovery``, ``active_highwaters``, ``active_offsets``, ``active_remaining()``) and keeps
+its own clock of when each partition last advanced (``RecoveryWatch``); ending a partition
+writes its ``active_offsets`` entry, which is what Faust's own loop compares with the end.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any
 
@@ -54,14 +57,50 @@ def stalled(progress: Progress, now: float, stall_s: float) -> list[Any]:
     ]
 
 
-def read_progress(recovery: Any) -> Progress | None:
-    """The progress of Faust's recovery service, or None when no recovery of active partitions is running."""
-    if not recovery.in_recovery:
-        return None
-    return Progress(
-        started_at=recovery._recovery_started_at,
-        remaining=dict(recovery.active_remaining()),
-        last_event_at=dict(recovery._active_events_received_at),
+@dataclass
+class RecoveryWatch:
+    """What the watchdog has seen of the running recovery: when it first saw it, and when each partition advanced.
+
+    A recovery is known by its end offsets: new ones (a rebalance started another
+    recovery between two looks) start the clock again, so a partition is never judged by
+    the silence of an earlier recovery. The clock starts at the first look, at most
+    ``CHECK_S`` after Faust's own, which only lengthens the wait.
+    """
+
+    highwaters: dict[Any, int | None] = field(default_factory=dict)
+    started_at: float | None = None
+    offsets: dict[Any, int | None] = field(default_factory=dict)
+    advanced_at: dict[Any, float] = field(default_factory=dict)
+
+    def observe(
+        self,
+        in_recovery: bool,
+        highwaters: Mapping[Any, int | None],
+        applied: Mapping[Any, int | None],
+        remaining: Mapping[Any, int],
+        now: float,
+    ) -> Progress | None:
+        """Record one look at the recovery; its progress, or None when none is running."""
+        if not in_recovery:
+            self.restart({}, None, {})  # forget the finished recovery
+            return None
+        if self.started_at is None or dict(highwaters) != self.highwaters:
+            self.restart(highwaters, now, applied)
+        for tp, offset in applied.items():
+            if self.offsets.get(tp) != offset:
+                self.offsets[tp], self.advanced_at[tp] = offset, now
+        return Progress(self.started_at, dict(remaining), dict(self.advanced_at))
+
+    def restart(self, highwaters: Mapping[Any, int | None], now: float | None, applied: Mapping[Any, int | None]) -> None:
+        """Start the clock of a new recovery (or stop it: ``now`` None)."""
+        self.highwaters, self.started_at = dict(highwaters), now
+        self.offsets, self.advanced_at = dict(applied), {}
+
+
+def read_progress(recovery: Any, watch: RecoveryWatch, now: float) -> Progress | None:
+    """The progress of Faust's recovery service from its public attributes, or None when no recovery is running."""
+    return watch.observe(
+        bool(recovery.in_recovery), recovery.active_highwaters, recovery.active_offsets, recovery.active_remaining(), now
     )
 
 
@@ -73,14 +112,15 @@ class RecoveryWatchdog(Service):
         self.app = app
         self.stall_s = stall_s
         self.forced = 0
+        self.watch = RecoveryWatch()
 
     def check(self, now: float | None = None) -> list[Any]:
         """End the recovery of every stalled partition; returns them."""
         recovery = self.app.tables.recovery
-        progress = read_progress(recovery)
+        now = monotonic() if now is None else now
+        progress = read_progress(recovery, self.watch, now)
         if progress is None:
             return []
-        now = monotonic() if now is None else now
         ended = stalled(progress, now, self.stall_s)
         for tp in ended:
             end = recovery.active_highwaters[tp]

@@ -33,7 +33,7 @@ T = TypeVar("T")
 class RunningWorker:
     """A worker subprocess and the means to feed it predictions and ask its feed questions."""
 
-    def __init__(self, bootstrap: str, state_dir: Path, mqtt_url: str) -> None:
+    def __init__(self, bootstrap: str, state_dir: Path, mqtt_url: str, delivery: str = "batched") -> None:
         suffix = uuid.uuid4().hex[:8]
         self.bootstrap = bootstrap
         self.state_dir = state_dir
@@ -59,6 +59,7 @@ class RunningWorker:
                     "api_token": TOKEN,
                     "api_tokens": [{"name": "olga", "token": PERSONAL_TOKEN, "role": "operator"}],
                     "tick_s": 0.5,
+                    "delivery": delivery,
                     "batch_within_s": 0.02,
                     "recovery_stall_s": 15,
                     "liveness": {"asset_silent_s": 6, "gateway_silent_s": 6},
@@ -186,6 +187,28 @@ class RunningWorker:
                 return value
             time.sleep(0.2)
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def agent_worker(tansu: TansuBroker, mqtt_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    """A second worker, on the agent delivery path (Faust's public stream API; stream.agents)."""
+    running = RunningWorker(tansu.bootstrap, tmp_path_factory.mktemp("stream-agent-worker"), mqtt_url, delivery="agent")
+    running.start()
+    try:
+        yield running
+    finally:
+        if running.process is not None and running.process.poll() is None:
+            running.stop()
+
+
+@pytest.fixture(params=["batched", "agent"])
+def either_worker(request: pytest.FixtureRequest) -> RunningWorker:
+    """The shared worker on each delivery path in turn; a test taking it proves its claim on both."""
+    running: RunningWorker = request.getfixturevalue("worker" if request.param == "batched" else "agent_worker")
+    if running.process is None or running.process.poll() is not None:
+        running.start()  # an earlier test stopped it
+    assert running.health()["delivery"] == request.param
+    return running
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,7 @@ from typing import Any
 
 import pytest
 
-from stream.batches import IDLE_FETCH_S, BatchRoute, PendingBatch, deliver
-
-
-def route(handler: Any) -> BatchRoute:
-    return BatchRoute(frozenset({"forewarn.predictions"}), handler, size=3, within_s=0.05)
+from stream.batches import IDLE_FETCH_S, PendingBatch, deliver
 
 
 def test_messages_are_acked_only_after_every_delivery_is_done() -> None:
@@ -25,7 +21,7 @@ def test_messages_are_acked_only_after_every_delivery_is_done() -> None:
         async def handler(messages: Sequence[Any]) -> list[Awaitable[Any]]:
             return [alert, changelog]
 
-        task = asyncio.create_task(deliver(route(handler), [1, 2, 3], acked.append))
+        task = asyncio.create_task(deliver(handler, [1, 2, 3], acked.append))
         await asyncio.sleep(0.02)
         assert acked == []  # handled, but the broker has not acknowledged the output yet
         alert.set_result("alert-metadata")
@@ -49,9 +45,9 @@ def test_a_failed_delivery_or_handler_acks_nothing() -> None:
 
     acked: list[int] = []
     with pytest.raises(ConnectionError):
-        asyncio.run(deliver(route(failed_delivery), [1, 2], acked.append))
+        asyncio.run(deliver(failed_delivery, [1, 2], acked.append))
     with pytest.raises(RuntimeError):
-        asyncio.run(deliver(route(crashing), [1, 2], acked.append))
+        asyncio.run(deliver(crashing, [1, 2], acked.append))
     assert acked == []
 
 

@@ -25,34 +25,51 @@ def test_a_partition_is_stalled_only_when_short_of_its_end_and_silent_for_the_wh
 
 @pytest.fixture
 def recovery() -> Any:
-    """Faust's own recovery service of an app that never connects, put into the state a stall leaves."""
+    """Faust's own recovery service of an app that never connects, put into the state a stall leaves (public attributes)."""
     app = faust.App("recovery-watchdog-test", broker="kafka://127.0.0.1:9", store="memory://")
-    r = app.tables.recovery
-    r._set_recovery_started()
-    r._recovery_started_at = 100.0
+    r: Any = app.tables.recovery  # type: ignore[attr-defined]  # the manager type omits it; the object has it
+    r.in_recovery = True
     r.active_highwaters.update({A: 41, B: 9})  # the last offsets the broker reported
     r.active_offsets.update({A: 37, B: 5})  # the last offsets applied
-    r._active_events_received_at[B] = 125.0
     return r
 
 
 def test_the_watchdog_ends_a_stalled_partition_in_fausts_own_recovery_state(recovery: Any) -> None:
     watchdog = RecoveryWatchdog(recovery.app, stall_s=30.0)
-    progress = read_progress(recovery)
-    assert progress is not None and progress.remaining == {A: 4, B: 4}, "read from Faust's attributes"
+    assert watchdog.check(now=100.0) == [], "the first look starts the clock"
+    assert watchdog.watch.started_at == 100.0
+    recovery.active_offsets[B] = 6  # B delivers a record
+    assert watchdog.check(now=125.0) == []
+    assert read_progress(recovery, watchdog.watch, 126.0) == Progress(100.0, {A: 4, B: 3}, {B: 125.0})
 
     assert watchdog.check(now=129.0) == [] and recovery.need_recovery()
     assert watchdog.check(now=131.0) == [A]
-    assert recovery.active_offsets[A] == 41 and recovery.active_offsets[B] == 5, "only A declared caught up"
+    assert recovery.active_offsets[A] == 41 and recovery.active_offsets[B] == 6, "only A declared caught up"
     assert recovery.need_recovery(), "B is still waiting"
     assert watchdog.check(now=156.0) == [B] and watchdog.forced == 2
     assert not recovery.need_recovery(), "Faust's loop now ends the recovery as it would have"
 
 
+def test_a_new_recovery_between_two_looks_starts_the_clock_again(recovery: Any) -> None:
+    watchdog = RecoveryWatchdog(recovery.app, stall_s=30.0)
+    watchdog.check(now=100.0)
+    recovery.active_highwaters[A] = 50  # a rebalance: another recovery, new end offsets, A not yet advanced
+    assert watchdog.check(now=131.0) == [], "A has been silent 31 s, but only 0 s in this recovery"
+    assert watchdog.check(now=161.0) == [A, B]
+
+
 def test_no_recovery_running_nothing_to_do(recovery: Any) -> None:
-    recovery._set_recovery_ended()
-    assert read_progress(recovery) is None
-    assert RecoveryWatchdog(recovery.app, stall_s=1.0).check(now=1e9) == []
+    watchdog = RecoveryWatchdog(recovery.app, stall_s=1.0)
+    watchdog.check(now=100.0)
+    recovery.in_recovery = False
+    assert read_progress(recovery, watchdog.watch, 1e9) is None and watchdog.watch.started_at is None
+    assert watchdog.check(now=1e9) == []
+
+
+def test_the_watchdog_reads_only_public_attributes_this_faust_has(recovery: Any) -> None:
+    """Pins the contract: a Faust that renamed one of these fails here, not silently in a stalled worker."""
+    for name in ("in_recovery", "active_highwaters", "active_offsets", "active_remaining", "need_recovery"):
+        assert not name.startswith("_") and hasattr(recovery, name), name
 
 
 def test_the_watchdog_is_on_by_default_for_tansu_only() -> None:

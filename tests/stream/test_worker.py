@@ -32,7 +32,8 @@ def episode(asset: str, start: float, n: int = 8, fault: str = FAULT, ttf: float
     ]
 
 
-def test_an_alert_reaches_the_database_the_feed_and_mqtt(worker: RunningWorker) -> None:
+def test_an_alert_reaches_the_database_the_feed_and_mqtt(either_worker: RunningWorker) -> None:
+    worker = either_worker  # on both delivery paths
     received: queue.Queue[bytes] = queue.Queue()
     client = mqtt.Client(CallbackAPIVersion.VERSION2)
     client.on_message = lambda c, u, m: received.put(bytes(m.payload))
@@ -275,7 +276,8 @@ def test_a_worker_with_fresh_kafka_state_continues_the_open_alert(worker: Runnin
         fresh.stop()
 
 
-def test_replays_and_a_crash_create_no_duplicate_alert(worker: RunningWorker) -> None:
+def test_replays_and_a_crash_create_no_duplicate_alert(either_worker: RunningWorker) -> None:
+    worker = either_worker  # on both delivery paths
     start = time.time() - 400
     batch = episode("replay-1", start, n=10)
     worker.produce(batch)
