@@ -75,7 +75,10 @@ class EdgeMetrics:
             registry=r,
         )
         self.kafka_sent = Counter(
-            PREFIX + "kafka_sent", "records acknowledged by Kafka, by kind (live, historical, deadletter)", ["kind"], registry=r
+            PREFIX + "kafka_sent",
+            "records acknowledged by Kafka, by kind (live, historical, deadletter, escalation)",
+            ["kind"],
+            registry=r,
         )
         self.kafka_send_errors = Counter(PREFIX + "kafka_send_errors", "Kafka sends that failed or timed out", registry=r)
         self.kafka_connected = Gauge(PREFIX + "kafka_connected", "1 while the Kafka producer is connected", registry=r)

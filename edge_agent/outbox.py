@@ -9,8 +9,9 @@ row, and sending one twice is harmless because every consumer upserts by id.
 Bounds and discard policy (a gateway's disk is small and an outage may last weeks):
 - by age: rows older than ``max_age_s`` are deleted by ``expire`` (reason ``age``);
 - by bytes: when a ``put`` takes the file over ``max_bytes``, the oldest rows go until it
-  is at 95 % of the bound (reason ``bytes``): dead letters first, then predictions, oldest
-  first, because the newest predictions are the ones an operator can still act on.
+  is at 95 % of the bound (reason ``bytes``): escalations first (the edge verdict stands
+  without them, edge_agent.escalate), then dead letters, then predictions, oldest first,
+  because the newest predictions are the ones an operator can still act on.
 Every discarded row is counted by reason and kind (``forewarn_edge_outbox_discarded_total``).
 
 One connection, used from the event loop's thread only. Depth and bytes are counted once at
@@ -30,7 +31,7 @@ from typing import Literal
 from edge_agent.errors import OutboxError
 from edge_agent.metrics import EdgeMetrics
 
-Kind = Literal["prediction", "deadletter"]
+Kind = Literal["prediction", "deadletter", "escalation"]
 ROW_OVERHEAD = 96
 """Bytes charged per row beyond key and value (id, index entries, page slack): keeps the bound honest."""
 
@@ -207,12 +208,12 @@ class Outbox:
     # ------------------------------------------------------------------ internals
 
     def _shrink(self) -> None:
-        """Over the byte bound: drop dead letters, then predictions, oldest first, down to 95 %."""
+        """Over the byte bound: drop escalations, dead letters, then predictions, oldest first, down to 95 %."""
         target = int(self.max_bytes * 0.95)
         excess = self._bytes - target
         dropped_rows = dropped_bytes = 0
         with self._transaction() as db:
-            for kind in ("deadletter", "prediction"):
+            for kind in ("escalation", "deadletter", "prediction"):
                 drop: list[tuple[int]] = []
                 for seq, size in db.execute("SELECT seq, bytes FROM outbox WHERE kind = ? ORDER BY seq", (kind,)):
                     if excess <= 0:

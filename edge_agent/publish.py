@@ -224,7 +224,7 @@ class KafkaPublisher:
             self._bucket.spend(len(rows))
         for row in acked:
             self.metrics.kafka_sent.labels(
-                "deadletter" if row.kind == "deadletter" else "historical" if historical else "live"
+                row.kind if row.kind in ("deadletter", "escalation") else "historical" if historical else "live"
             ).inc()
         if len(acked) < len(rows):
             raise DeliveryError(f"Kafka acknowledged {len(acked)} of {len(rows)} records")

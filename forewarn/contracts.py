@@ -8,6 +8,8 @@ carry a ``schema_version`` so a consumer can refuse what it does not understand.
     ├── Telemetry             sensors -> edge        MQTT .../telemetry, DIR/messages.jsonl
     ├── LogRecord             machines -> edge       MQTT .../log,       DIR/messages.jsonl
     ├── FaultPrediction       edge -> stream         Kafka forewarn.predictions, MQTT .../prediction
+    ├── Escalation            edge -> plant tier     Kafka forewarn.escalations (a window the edge model was unsure of)
+    ├── PlantVerdict          plant tier -> stream   Kafka forewarn.stream.control; kept on the Alert (``plant``)
     ├── Alert                 stream -> operations   Kafka forewarn.alerts, MQTT forewarn/alerts/..., DB
     ├── GatewayStatus         edge -> subscribers    MQTT forewarn/gateways/<id>/status (retained)
     ├── ModelCommand          operators -> edge      MQTT forewarn/models/<site>/command (rollback)
@@ -331,6 +333,66 @@ class FaultPrediction(WireModel):
         return self
 
 
+INPUTS_ID = Annotated[str, StringConstraints(pattern=r"^in-[0-9a-f]{12}$")]
+"""What turned a window into model inputs (models.cascade.inputs_id): the plant tier scores only inputs it reads alike."""
+MAX_SENSOR_VALUES = 65_536
+"""Floats of one escalated window's sensor input (steps x features)."""
+
+
+class Escalation(WireModel):
+    """A window the gateway's model was unsure of, sent to the plant tier's bigger model (edge -> cascade).
+
+    It carries the edge's prediction (its verdict stands meanwhile) and the model inputs the
+    gateway already built for the window, so the plant tier re-scores exactly what the edge saw
+    without the raw samples: ``sensors`` is the (steps, features) float32 input, little-endian,
+    base64; ``tokens`` the log word-piece ids. Keyed by asset id on Kafka.
+    """
+
+    prediction: FaultPrediction
+    reason: Literal["low_confidence", "unknown_anomaly"]
+    inputs_id: INPUTS_ID
+    steps: int = Field(ge=1, le=4096)
+    features: int = Field(ge=1, le=16_384)
+    sensors: Annotated[str, StringConstraints(max_length=4 * ((MAX_SENSOR_VALUES * 4 + 2) // 3))]
+    tokens: list[Annotated[int, Field(ge=0, lt=1 << 31)]] = Field(max_length=4096)
+    ts: Timestamp
+    """When the gateway decided to escalate (the outbox may hold it longer while the uplink is down)."""
+
+    @model_validator(mode="after")
+    def _sized(self) -> Escalation:
+        if self.steps * self.features > MAX_SENSOR_VALUES:
+            raise ValueError(f"steps x features is {self.steps * self.features}, over {MAX_SENSOR_VALUES}")
+        expected = 4 * ((self.steps * self.features * 4 + 2) // 3)
+        if len(self.sensors) != expected:
+            raise ValueError(
+                f"sensors is {len(self.sensors)} base64 characters, {self.steps}x{self.features} float32 take {expected}"
+            )
+        return self
+
+
+class PlantVerdict(WireModel):
+    """The plant tier's verdict on an escalated window, and what it does to the edge's (models.cascade.outcome).
+
+    ``confirm``: the bigger model names the edge's class; ``reclassify``: another fault (or a
+    fault where the edge saw none); ``clear``: normal where the edge named a fault. The stream
+    records it on the asset's alert for the edge's fault (``Alert.plant``).
+    """
+
+    prediction_id: str
+    asset_id: Id
+    site: Id
+    window_end: Timestamp
+    edge_fault: FaultName
+    edge_confidence: Probability
+    edge_model_version: ModelVersion
+    reason: Literal["low_confidence", "unknown_anomaly"]
+    fault: FaultName
+    confidence: Probability
+    outcome: Literal["confirm", "reclassify", "clear"]
+    model_version: ModelVersion
+    ts: Timestamp
+
+
 class Severity(StrEnum):
     """Alert severity, ordered: compare with ``SEVERITY_ORDER``."""
 
@@ -416,6 +478,8 @@ class Alert(WireModel):
     """A critical alert whose condition cleared: it stays active until an operator resolves it."""
     chattering: bool = False
     """It opened and cleared more often an hour than the rules allow: reported, and damped (held longer)."""
+    plant: PlantVerdict | None = None
+    """The plant tier's latest verdict on an escalated window of this alert (edge -> plant cascade)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Alert:
@@ -719,6 +783,7 @@ __all__ = [
     "ChannelRole",
     "DatasetMeta",
     "DeadLetter",
+    "Escalation",
     "Evidence",
     "FaultEpisode",
     "FaultPrediction",
@@ -728,6 +793,7 @@ __all__ = [
     "LogRecord",
     "ModelCommand",
     "Nameplate",
+    "PlantVerdict",
     "Severity",
     "Suppression",
     "Telemetry",

@@ -202,6 +202,9 @@ class TopicSettings(BaseModel):
     kafka_predictions: str = "forewarn.predictions"
     kafka_alerts: str = "forewarn.alerts"
     kafka_deadletter: str = "forewarn.deadletter"
+    kafka_escalations: str = Field(
+        "forewarn.escalations", description="windows the gateway's model was unsure of, for the plant tier's model (cascade)"
+    )
 
     @field_validator("mqtt_telemetry", "mqtt_log", "mqtt_prediction", "mqtt_alert")
     @classmethod

@@ -194,6 +194,73 @@ def _finetune(
     )
 
 
+@model.command("train-plant")
+@click.argument("directories", nargs=-1, required=True, type=_DIR)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="plant bundle to write (replaced)")
+@click.option(
+    "--edge",
+    "edge_path",
+    type=_DIR,
+    help="the edge bundle whose inputs the plant model reads [default: the shipped bundle]",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of initialisation and sampling")
+@click.option("--d-model", type=int, default=256, show_default=True, help="width")
+@click.option("--layers", type=int, default=3, show_default=True, help="transformer layers")
+@click.option("--ffn-mult", type=int, default=2, show_default=True, help="FFN width as a multiple of the width")
+@click.option("--steps", type=int, default=1500, show_default=True, help="training steps of 64 windows")
+@click.option("--every", type=int, default=2, show_default=True, help="train on every n-th window of each asset")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="featurised windows and checkpoints; a rerun resumes [default: runs/<bundle>-plant]",
+)
+@click.option("--no-progress", is_flag=True, help="no progress bars (logs, CI)")
+def train_plant(
+    directories: tuple[Path, ...],
+    out: Path,
+    edge_path: Path | None,
+    seed: int,
+    d_model: int,
+    layers: int,
+    ffn_mult: int,
+    steps: int,
+    every: int,
+    run_dir: Path | None,
+    no_progress: bool,
+) -> None:
+    """Train the plant tier's bigger model of the edge -> plant cascade on dataset DIRECTORIES.
+
+    It reads the inputs the edge bundle builds (its window spec, features, tokenizer, baseline
+    and labels), so the gateway's escalations can be scored as they arrive (docs/models.md, Cascade)."""
+    try:
+        from models.plant import train_plant as run_training
+        from models.runtime import default_bundle_path
+    except ImportError as exc:
+        raise click.ClickException(f"training needs the training extra: pip install 'forewarn[train]' ({exc})") from exc
+    try:
+        metrics = run_training(
+            edge_path or default_bundle_path(),
+            list(directories),
+            out,
+            run_dir or Path("runs") / f"{out.name}-plant",
+            seed=seed,
+            d_model=d_model,
+            layers=layers,
+            ffn_mult=ffn_mult,
+            steps=steps,
+            every=every,
+            echo=lambda line: click.echo(line, err=True),
+            progress=not no_progress,
+        )
+    except ForewarnError as exc:
+        raise click.ClickException(str(exc)) from exc
+    training = metrics["training"]
+    click.echo(
+        f"plant bundle {out} ({metrics['model_version']}): {training['params']:,} parameters on {training['windows']:,} "
+        f"windows, reading the inputs of {training['edge_model_version']}"
+    )
+
+
 @model.command("evaluate")
 @click.argument("directories", nargs=-1, required=True, type=_DIR)
 @click.option(

@@ -27,10 +27,18 @@ from forewarn.contracts import Alert, AlertCommand, AssetCommand, FaultPredictio
 from forewarn.errors import ContractError
 from stream.batches import Record
 from stream.config import StreamSettings
-from stream.control import AssetControl, Command, Heartbeat, Tick, decode_control, encode_control
+from stream.control import AssetControl, Command, Heartbeat, PlantReview, Tick, decode_control, encode_control
 from stream.errors import DatabaseError
 from stream.liveness import apply_heartbeat, check_silence
-from stream.rules import adopt, apply_asset_command, apply_command, apply_late_verdict, apply_prediction, apply_tick
+from stream.rules import (
+    adopt,
+    apply_asset_command,
+    apply_command,
+    apply_late_verdict,
+    apply_plant_verdict,
+    apply_prediction,
+    apply_tick,
+)
 from stream.state import EntityState, asset_key, gateway_key
 
 log = logging.getLogger(__name__)
@@ -230,6 +238,8 @@ class Aggregator:
             return apply_heartbeat(state, control.site, now)
         if isinstance(control, AssetControl):
             return await self._asset_command(control.command, record.partition, now, touched)
+        if isinstance(control, PlantReview):
+            return await self._plant_verdict(control, record.partition, now, touched)
         return await self._command(control, record.partition, now, touched)
 
     async def _asset_command(
@@ -244,6 +254,20 @@ class Aggregator:
         self.cache[key] = touched[key] = state
         self.counters["commands"] += 1
         log.info("operator %s: %s %s -> %d change(s)", command.by, command.action, command.asset_id, len(changes))
+        return changes
+
+    async def _plant_verdict(
+        self, review: PlantReview, partition: int, now: float, touched: dict[str, EntityState]
+    ) -> list[Alert]:
+        """The plant tier's verdict on an escalated window: recorded on the asset's alert (stream.rules.apply_plant_verdict)."""
+        verdict = review.verdict
+        key = asset_key(verdict.asset_id)
+        state = self._state(key) or await self._fresh("asset", verdict.asset_id, verdict.site, partition, now)
+        assert state is not None
+        changes = apply_plant_verdict(state, verdict, now)
+        self.cache[key] = touched[key] = state
+        self.counters["plant_verdicts"] += 1
+        self.counters["plant_verdicts_recorded"] += len(changes)
         return changes
 
     async def _command(self, control: Command, partition: int, now: float, touched: dict[str, EntityState]) -> list[Alert]:

@@ -72,6 +72,30 @@ def worker(config_file: Path | None, state_dir: Path | None) -> None:
     run_worker(settings, loglevel=settings.logging.level.lower())
 
 
+@stream.command("plant")
+@click.option(
+    "--model",
+    "bundle",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="plant-tier bundle [default: the one shipped beside the default bundle, models/bundles/plant]",
+)
+@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True, help="ONNX Runtime intra-op threads")
+@CONFIG
+@STATE_DIR
+def plant(bundle: Path | None, threads: int, config_file: Path | None, state_dir: Path | None) -> None:
+    """Run the plant tier of the edge -> plant cascade, until SIGTERM or Ctrl-C.
+
+    Scores the windows gateways escalate (Kafka topics.kafka_escalations) with a bigger model
+    and sends each verdict to the stream worker, which records it on the asset's alert.
+    """
+    from forewarn.logs import setup_logging
+    from stream.plant import plant_bundle_path, run_plant
+
+    settings = _settings(config_file, state_dir)
+    setup_logging(settings.logging)
+    run_plant(settings, bundle or plant_bundle_path(), threads)
+
+
 @click.group()
 def db() -> None:
     """The alert database."""

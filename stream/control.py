@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from forewarn.contracts import AlertCommand, AssetCommand, Id
+from forewarn.contracts import AlertCommand, AssetCommand, Id, PlantVerdict
 from forewarn.errors import ContractError
 
 
@@ -55,11 +55,19 @@ class Tick(_Control):
     ts: float
 
 
-ControlMessage = Annotated[Command | AssetControl | Heartbeat | Tick, Field(discriminator="kind")]
-_ADAPTER: TypeAdapter[Command | AssetControl | Heartbeat | Tick] = TypeAdapter(ControlMessage)
+class PlantReview(_Control):
+    """The plant tier's verdict on an escalated window (`forewarn stream plant`), routed to the asset's partition."""
+
+    kind: Literal["plant_verdict"] = "plant_verdict"
+    verdict: PlantVerdict
 
 
-def decode_control(raw: bytes) -> Command | AssetControl | Heartbeat | Tick:
+Control = Command | AssetControl | Heartbeat | Tick | PlantReview
+ControlMessage = Annotated[Control, Field(discriminator="kind")]
+_ADAPTER: TypeAdapter[Control] = TypeAdapter(ControlMessage)
+
+
+def decode_control(raw: bytes) -> Control:
     try:
         return _ADAPTER.validate_json(raw)
     except ValidationError as exc:
@@ -67,5 +75,5 @@ def decode_control(raw: bytes) -> Command | AssetControl | Heartbeat | Tick:
         raise ContractError(f"invalid control message: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
 
 
-def encode_control(message: Command | AssetControl | Heartbeat | Tick) -> bytes:
+def encode_control(message: Control) -> bytes:
     return message.model_dump_json().encode()

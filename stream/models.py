@@ -68,6 +68,8 @@ class AlertRow(Base):
     shelved_until: Mapped[float | None] = mapped_column(Float)
     latched: Mapped[bool] = mapped_column(Boolean, default=False)
     chattering: Mapped[bool] = mapped_column(Boolean, default=False)
+    plant: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The plant tier's verdict on an escalated window of the alert (forewarn.contracts.PlantVerdict)."""
     written_at: Mapped[float] = mapped_column(Float)
     """When this worker wrote the row (latency measurements: written_at - prediction produced_at)."""
 

@@ -29,6 +29,7 @@ from forewarn.contracts import (
     AlertState,
     AssetCommand,
     FaultPrediction,
+    PlantVerdict,
     Severity,
     alert_id,
 )
@@ -132,9 +133,44 @@ def _open(
         suppression=suppression,
         suppression_reason=reason,
         chattering=len(track.opens) > params.chatter_opens_per_hour,
+        plant=_pending_verdict(state, fault, found[0].end),
     )
     track.alert, track.last_hit, track.last_emit, track.last_escalation, track.dirty = alert, found[-1].end, now, now, False
     return alert
+
+
+PLANT_PENDING_S = 3600.0
+"""A plant verdict waits this long (window time) for its fault's alert to open; older ones are dropped."""
+
+
+def _pending_verdict(state: EntityState, fault: str, first_seen: float) -> PlantVerdict | None:
+    """The plant verdict on a window of this alert that came before the alert opened (its on-delay), if any."""
+    verdict = state.plant_pending.pop(fault, None)
+    return verdict if verdict is not None and verdict.window_end >= first_seen - PLANT_PENDING_S else None
+
+
+def apply_plant_verdict(state: EntityState, verdict: PlantVerdict, now: float) -> list[Alert]:
+    """Record the plant tier's verdict on the asset's alert for the edge's fault (a new revision).
+
+    The alert of the edge's fault takes it; for an edge verdict of normal, the alert of the
+    fault the plant model names, if one is open. Without an open alert the verdict waits in
+    the state for that fault's alert to open (``plant_pending``), and the newest one wins.
+    A verdict already recorded is not applied twice (a replay).
+    """
+    for fault in dict.fromkeys((verdict.edge_fault, verdict.fault)):
+        track = state.tracks.get(fault)
+        if track is not None and track.is_open and track.alert is not None:
+            if track.alert.plant is not None and track.alert.plant.prediction_id == verdict.prediction_id:
+                return []
+            return [publish(track, now, plant=verdict)]
+        if fault == verdict.edge_fault and fault != NORMAL:
+            break
+    key = verdict.edge_fault if verdict.edge_fault != NORMAL else verdict.fault
+    if key != NORMAL:
+        state.plant_pending[key] = verdict
+        for stale in [f for f, v in state.plant_pending.items() if v.window_end < verdict.window_end - PLANT_PENDING_S]:
+            del state.plant_pending[stale]
+    return []
 
 
 def _resolve(state: EntityState, fault: str, now: float, how: str) -> Alert:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from forewarn.contracts import Alert, AlertState
+from forewarn.contracts import Alert, AlertState, PlantVerdict
 
 MAX_COMMAND_IDS = 64
 """Operator command ids remembered per entity (commands are rare; 64 covers any redelivery)."""
@@ -99,6 +99,8 @@ class EntityState(BaseModel):
     """Set while an operator has the asset out of service: its alerts are recorded, not annunciated."""
     late: int = 0
     duplicates: int = 0
+    plant_pending: dict[str, PlantVerdict] = Field(default_factory=dict)
+    """Plant-tier verdicts per edge fault that came before that fault's alert opened: the alert takes it when it opens."""
 
     def has_prediction(self, prediction_id: str) -> bool:
         return any(entry.id == prediction_id for entry in self.window)

@@ -51,6 +51,8 @@ def _change(previous: dict[str, Any] | None, alert: Alert) -> str:
         return alert.state.value
     if previous.get("verdict") != alert.verdict:
         return "verdict"
+    if alert.plant is not None and previous.get("plant") != alert.plant.prediction_id:
+        return f"plant_{alert.plant.outcome}"  # the plant tier confirmed, reclassified or cleared it
     if previous.get("suppression") != alert.suppression:
         return alert.suppression or ("unshelved" if previous.get("suppression") == "shelved" else "annunciated")
     if not previous.get("latched") and alert.latched:
@@ -138,10 +140,12 @@ class AlertStore:
                     AlertRow.severity,
                     AlertRow.occurrences,
                     AlertRow.verdict,
+                    AlertRow.plant,
                 )
                 held = {
                     r.id: {"revision": r.revision, "state": r.state, "severity": r.severity}
                     | {"occurrences": r.occurrences, "verdict": r.verdict}
+                    | {"plant": (r.plant or {}).get("prediction_id")}
                     for r in session.execute(select(*columns).where(AlertRow.id.in_(ids)))
                 }
                 events, latest = [], {}
@@ -169,6 +173,7 @@ class AlertStore:
                         "verdict": alert.verdict,
                         "suppression": alert.suppression,
                         "latched": alert.latched,
+                        "plant": alert.plant.prediction_id if alert.plant is not None else None,
                     }
                     latest[alert.id] = alert
                 if not latest:
