@@ -123,6 +123,19 @@ class EdgeSection(BaseModel):
         20.0, ge=0, description="dead letters per second sent to Kafka; more are counted only (a flood must not fill the outbox)"
     )
 
+    # -- edge -> plant cascade (edge_agent.escalate, docs/edge.md "Cascade")
+    cascade_enabled: bool = Field(
+        True, description="escalate the windows the model is unsure of to the plant tier's model (topics.kafka_escalations)"
+    )
+    cascade_confidence_below: float = Field(
+        0.6, ge=0.0, le=1.0, description="escalate a window whose prediction's confidence is below this"
+    )
+    cascade_anomaly_above: float = Field(
+        0.9, ge=0.0, le=1.0, description="escalate a window predicted normal whose anomaly score reaches this"
+    )
+    cascade_rate: float = Field(0.2, ge=0, description="escalations per second at most (the budget); more keep the edge verdict")
+    cascade_burst: int = Field(20, ge=1, le=100_000, description="escalations the budget may save up")
+
     # -- health and metrics
     status_interval_s: float = Field(30.0, gt=0, description="how often the retained gateway status is refreshed")
     input_quiet_s: float = Field(

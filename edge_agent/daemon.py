@@ -28,6 +28,7 @@ import uuid
 
 from edge_agent.config import EdgeSettings
 from edge_agent.errors import EdgeError, ModelError, Rejected
+from edge_agent.escalate import Budget, Escalator
 from edge_agent.health import Health, InputWatch, Vitals
 from edge_agent.infer import Scored, Scorer
 from edge_agent.ingest import Delivery, Inbox, MqttLink
@@ -40,6 +41,7 @@ from edge_agent.sparkplug.link import SparkplugLink
 from edge_agent.window import AssetPolicy, WindowStage
 from forewarn.contracts import LogRecord, Telemetry, dead_letter, decode_input, encode, rated_currents
 from forewarn.errors import ContractError
+from models.cascade import Policy
 from models.windowing import Window
 
 log = logging.getLogger(__name__)
@@ -62,9 +64,15 @@ class EdgeDaemon:
         self.sparkplug: SparkplugLink | None = None
         if settings.sparkplug.enabled:
             self.sparkplug = SparkplugLink(settings, self.inbox, self.metrics, self._vitals)
+        self.escalator: Escalator | None = None
+        if edge.cascade_enabled:
+            policy = Policy(edge.cascade_confidence_below, edge.cascade_anomaly_above)
+            self.escalator = Escalator(policy, Budget(edge.cascade_rate, edge.cascade_burst), topics.kafka_escalations)
         self.publisher: KafkaPublisher | None = None
         if settings.kafka.bootstrap:
             topics_used = [topics.kafka_predictions, topics.kafka_deadletter]
+            if self.escalator is not None:
+                topics_used.append(topics.kafka_escalations)
             port = AioKafkaPort(settings.kafka, topics_used, edge.kafka_timeout_s, settings.client_id())
             self.publisher = KafkaPublisher(
                 self.outbox, port, self.metrics, batch=edge.kafka_batch, historical_after_s=edge.historical_after_s,
@@ -182,6 +190,18 @@ class EdgeDaemon:
                 publish_predictions(self.link, self.settings.topics, encoded, self.settings.edge.prediction_qos)
             if self.sparkplug is not None:
                 self.sparkplug.predictions(scored.predictions)
+            await self._escalate(windows, scored)
+
+    async def _escalate(self, windows: list[Window], scored: Scored) -> None:
+        """After the predictions are stored and published: the uncertain windows' inputs, to the plant tier (outbox)."""
+        if self.escalator is None:
+            return
+        records = await asyncio.to_thread(self.escalator.records, windows, scored.predictions, self.scorer.loaded[1], time.time())
+        if records:
+            self.outbox.put(records)
+            self.metrics.escalations.inc(len(records))
+            if self.publisher is not None:
+                self.publisher.wake()
 
     async def _score(self, windows: list[Window], arrived: list[float]) -> Scored:
         """Score a batch; if a rolled-out bundle fails on it, roll back to N-1 and score the same batch again."""

@@ -92,6 +92,9 @@ class EdgeMetrics:
             ["reason", "kind"],
             registry=r,
         )
+        self.escalations = Counter(
+            PREFIX + "escalations", "uncertain windows escalated to the plant tier's model (edge -> plant cascade)", registry=r
+        )
         self.deadletters_suppressed = Counter(
             PREFIX + "deadletters_suppressed", "dead letters counted but not sent (over deadletter_rate)", registry=r
         )
