@@ -93,6 +93,12 @@ class EdgeSection(BaseModel):
         3_600.0, gt=0, description="when max_assets is reached, an asset silent this long gives up its buffer"
     )
     dedup_window: int = Field(1_024, ge=16, le=1_000_000, description="recent seq numbers remembered per asset")
+    reorder_hold_s: float = Field(
+        10.0,
+        ge=0,
+        description="after a seq gap, how long an asset's later messages wait for the gap to fill, so that a "
+        "backlog arriving behind a live message is folded in order (0: fold in arrival order)",
+    )
     checkpoint_s: float = Field(
         60.0,
         ge=0,

@@ -143,6 +143,8 @@ class EdgeDaemon:
     async def step(self) -> None:
         """Drain the inbox once: fold, score what became ready, store, publish, then acknowledge."""
         assert self.windows is not None, "start() first"
+        if self.windows.release_expired():
+            await self._score_ready()  # a gap that did not fill in reorder_hold_s: what waited behind it goes on
         deliveries = await self.inbox.get(self.settings.edge.drain_max_messages, timeout=0.2)
         if not deliveries:
             return
@@ -372,5 +374,6 @@ def _policy(settings: EdgeSettings) -> AssetPolicy:
     edge = settings.edge
     rated = rated_currents(edge.nameplates)
     return AssetPolicy(
-        edge.unknown_assets, frozenset(edge.known_assets), edge.max_assets, edge.asset_idle_s, edge.dedup_window, rated
-    )
+        edge.unknown_assets, frozenset(edge.known_assets), edge.max_assets, edge.asset_idle_s, edge.dedup_window,
+        edge.reorder_hold_s, rated,
+    )  # fmt: skip

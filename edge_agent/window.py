@@ -7,8 +7,12 @@ what only a live stream needs, and offline scoring runs through it too:
 
 - duplicates: MQTT QoS 1 redelivers after a reconnect, so a (seq, first timestamp) seen
   recently is dropped, counted; folding it twice would double the step counts;
-- gaps and reordering: a seq above the highest seen counts the skipped ones as missing; a
-  lower, unseen seq is a late arrival and is used (its samples land in their steps);
+- gaps and reordering: a seq above the highest seen counts the skipped ones as missing and
+  holds that message back (``ReorderHold``): a publisher's backlog after a broker restart
+  arrives behind its first live message, and folding the live one first would make the
+  whole backlog too late for its windows. The held messages are folded in seq order as the
+  gap fills, or after ``reorder_hold_s`` without progress. A lower, unseen seq with no gap
+  open is a late arrival and is used (its samples land in their steps);
 - publisher restarts: a seen seq with a different first timestamp, or a seq far below
   every recent one, means the publisher started counting again: the tracker resets;
 - assets: an unknown asset is accepted or refused by policy, and the number of buffered
@@ -23,7 +27,7 @@ from __future__ import annotations
 import pickle
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import IO, Literal
 
@@ -79,11 +83,73 @@ class SeqTracker:
             self._seen = {s: t for s, t in self._seen.items() if s >= floor}
 
 
+Message = Telemetry | LogRecord
+
+
+@dataclass
+class ReorderHold:
+    """One asset's messages of one kind held back after a seq gap, so that a backlog is folded in seq order.
+
+    Seq order is the publisher's order, which is source-time order; the arrival order after an
+    outage is not. Memory is bounded by ``max_held`` messages: beyond, everything held is folded.
+    """
+
+    hold_s: float
+    max_held: int
+    next_seq: int | None = None
+    """The seq that continues what was folded (None before the first message)."""
+    held: dict[int, Message] = field(default_factory=dict)
+    deadline: float = 0.0
+
+    def offer(self, seq: int, verdict: Verdict, skipped: int, message: Message, now: float) -> list[Message]:
+        """The messages to fold now, in order: this one, a run the gap closed, or none while it is held."""
+        if self.hold_s <= 0:
+            return [message]
+        if verdict == "reset":
+            out = [*self.release(), message]
+            self.next_seq = seq + 1
+            return out
+        if self.next_seq is not None and seq < self.next_seq:
+            return [message]  # older than what was folded: a late arrival, folded as it is
+        if not self.held and not skipped:
+            self.next_seq = seq + 1
+            return [message]
+        if self.held and seq < max(self.held):
+            self.deadline = now + self.hold_s  # the gap is filling: a backlog is arriving, keep waiting for it
+        elif not self.held:
+            self.deadline = now + self.hold_s
+        self.held[seq] = message
+        out = self._run()
+        return out + self.release() if len(self.held) > self.max_held else out
+
+    def expired(self, now: float) -> bool:
+        return bool(self.held) and now >= self.deadline
+
+    def release(self) -> list[Message]:
+        """Everything held, in seq order (what is still missing stays missing: the tracker counted it)."""
+        if not self.held:
+            return []
+        order = sorted(self.held)
+        out = [self.held[seq] for seq in order]
+        self.held.clear()
+        self.next_seq = order[-1] + 1
+        return out
+
+    def _run(self) -> list[Message]:
+        out: list[Message] = []
+        while self.next_seq in self.held:
+            out.append(self.held.pop(self.next_seq))
+            self.next_seq += 1
+        return out
+
+
 @dataclass
 class _Asset:
     windower: AssetWindower
     telemetry_seq: SeqTracker
     log_seq: SeqTracker
+    telemetry_hold: ReorderHold
+    log_hold: ReorderHold
     recent_logs: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=256))
     last_seen: float = 0.0  # time.monotonic() of the last message
 
@@ -107,6 +173,8 @@ class AssetPolicy:
     max_assets: int = 1_000
     idle_s: float = 3_600.0
     dedup_window: int = 1_024
+    reorder_hold_s: float = 10.0
+    """How long messages after a seq gap wait for the gap to fill (0: fold in arrival order)."""
     rated_currents: Mapping[str, float] = field(default_factory=dict)
     """asset_id -> rated current from its rating plate (EdgeSection.nameplates, a dataset's meta.json)."""
 
@@ -114,11 +182,15 @@ class AssetPolicy:
 class WindowStage:
     """Messages in, ready windows out; the one front shared by the daemon and `edge score`."""
 
-    def __init__(self, spec: WindowSpec, policy: AssetPolicy, metrics: EdgeMetrics) -> None:
+    def __init__(
+        self, spec: WindowSpec, policy: AssetPolicy, metrics: EdgeMetrics, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.spec = spec
         self.policy = policy
         self.metrics = metrics
+        self.clock = clock
         self._assets: dict[str, _Asset] = {}
+        self._holding: set[str] = set()  # assets with messages held back after a seq gap
         self._ready: list[tuple[Window, float]] = []
         self._retired = WindowerCounters()  # counters of assets that gave up their slot
         self._backlog = DerivedBacklog(spec)  # the assets' histories derive their features together
@@ -133,31 +205,42 @@ class WindowStage:
         Raises ``Rejected`` for an asset the policy refuses.
         """
         asset = self._asset(message)
-        asset.last_seen = time.monotonic()
+        now = asset.last_seen = self.clock()
         if isinstance(message, Telemetry):
             verdict, skipped = asset.telemetry_seq.check(message.seq, message.timestamps[0])
             if not self._count(verdict, skipped):
                 return False
-            asset.windower.add_telemetry(message)
             self._telemetry_messages.inc()
             self.metrics.samples.inc(len(message.timestamps) * len(message.channels))
-        else:
-            if message.seq is not None:
-                verdict, skipped = asset.log_seq.check(message.seq, message.ts)
-                if not self._count(verdict, skipped):
-                    return False
-            else:
-                key = (message.ts, message.source, message.text)
-                if key in asset.recent_logs:
-                    self.metrics.duplicates.inc()
-                    return False
-                asset.recent_logs.append(key)
-            asset.windower.add_log(message)
+            self._fold(asset, asset.telemetry_hold.offer(message.seq, verdict, skipped, message, now), arrived)
+            return True
+        if message.seq is not None:
+            verdict, skipped = asset.log_seq.check(message.seq, message.ts)
+            if not self._count(verdict, skipped):
+                return False
             self._log_messages.inc()
-        # Collect at once: a ring only holds one window ahead, so a fast replay folding many
-        # messages of one asset before asking would overwrite windows never emitted.
-        self._ready.extend((window, arrived) for window in asset.windower.ready())
+            self._fold(asset, asset.log_hold.offer(message.seq, verdict, skipped, message, now), arrived)
+            return True
+        key = (message.ts, message.source, message.text)
+        if key in asset.recent_logs:
+            self.metrics.duplicates.inc()
+            return False
+        asset.recent_logs.append(key)
+        self._log_messages.inc()
+        self._fold(asset, [message], arrived)
         return True
+
+    def release_expired(self) -> int:
+        """Fold what waited ``reorder_hold_s`` for a gap that did not fill; returns how many messages."""
+        now, released = self.clock(), 0
+        for asset_id in list(self._holding):
+            asset = self._assets[asset_id]
+            for hold in (asset.telemetry_hold, asset.log_hold):
+                if hold.expired(now):
+                    messages = hold.release()
+                    released += len(messages)
+                    self._fold(asset, messages, time.perf_counter())
+        return released
 
     def ready(self) -> list[tuple[Window, float]]:
         """Windows completed since the last call, in completion order, each with its completing message's arrival."""
@@ -165,8 +248,11 @@ class WindowStage:
         return out
 
     def flush(self) -> list[Window]:
-        """End of a finite stream: every asset's windows still inside their grace period."""
-        return [window for asset in self._assets.values() for window in asset.windower.flush()]
+        """End of a finite stream: whatever is held, then every asset's windows still inside their grace period."""
+        for asset in self._assets.values():
+            self._fold(asset, [*asset.telemetry_hold.release(), *asset.log_hold.release()], 0.0)
+        out = [window for window, _ in self.ready()]
+        return out + [window for asset in self._assets.values() for window in asset.windower.flush()]
 
     def replace_spec(self, spec: WindowSpec) -> None:
         """A new model that cuts windows differently: start every buffer again (counted as retired).
@@ -197,13 +283,31 @@ class WindowStage:
             raise ValueError(f"not a window checkpoint: {type(snapshot).__name__}")
         if snapshot.spec != self.spec.to_dict():
             raise ValueError("the checkpoint's windows were cut for another window spec (a different model)")
-        now = time.monotonic()
+        now = self.clock()
         for asset in snapshot.assets.values():
             asset.last_seen = now  # monotonic clocks do not survive a restart
         self._assets, self._backlog, self._retired = snapshot.assets, snapshot.backlog, snapshot.retired
+        self._holding = {i for i, a in self._assets.items() if a.telemetry_hold.held or a.log_hold.held}
+        for asset_id in self._holding:
+            for hold in (self._assets[asset_id].telemetry_hold, self._assets[asset_id].log_hold):
+                hold.deadline = now + hold.hold_s if hold.held else 0.0  # monotonic deadlines start again
         return len(self._assets)
 
     # ------------------------------------------------------------------ internals
+
+    def _fold(self, asset: _Asset, messages: list[Message], arrived: float) -> None:
+        for message in messages:
+            if isinstance(message, Telemetry):
+                asset.windower.add_telemetry(message)
+            else:
+                asset.windower.add_log(message)
+            # Collect at once: a ring only holds one window ahead, so a fast replay folding many
+            # messages of one asset before asking would overwrite windows never emitted.
+            self._ready.extend((window, arrived) for window in asset.windower.ready())
+        if asset.telemetry_hold.held or asset.log_hold.held:
+            self._holding.add(asset.windower.asset_id)
+        else:
+            self._holding.discard(asset.windower.asset_id)
 
     def _count(self, verdict: Verdict, skipped: int) -> bool:
         if verdict == "duplicate":
@@ -238,25 +342,30 @@ class WindowStage:
             ),
             telemetry_seq=SeqTracker(policy.dedup_window),
             log_seq=SeqTracker(policy.dedup_window),
+            telemetry_hold=ReorderHold(policy.reorder_hold_s, policy.dedup_window),
+            log_hold=ReorderHold(policy.reorder_hold_s, policy.dedup_window),
         )
         self._assets[message.asset_id] = asset
         return asset
 
     def _evict_idle(self) -> bool:
         asset_id, asset = min(self._assets.items(), key=lambda item: item[1].last_seen)
-        if time.monotonic() - asset.last_seen < self.policy.idle_s:
+        if self.clock() - asset.last_seen < self.policy.idle_s:
             return False
         self._retire(asset_id)
         return True
 
     def _retire(self, asset_id: str) -> None:
         asset = self._assets.pop(asset_id)
+        self._holding.discard(asset_id)
         for f in fields(WindowerCounters):
             setattr(self._retired, f.name, getattr(self._retired, f.name) + getattr(asset.windower.counters, f.name))
 
     def _levels(self) -> Iterable[tuple[str, str, float]]:
         assets = list(self._assets.values())
         yield "assets", "assets buffered", float(len(assets))
+        held = sum(len(a.telemetry_hold.held) + len(a.log_hold.held) for a in (self._assets[i] for i in self._holding))
+        yield "held_messages", "messages held back after a seq gap, waiting for the gap to fill", float(held)
         helps = {
             "late_samples": "samples too late for any pending window (not used)",
             "unknown_channel_samples": "samples of channels the model does not read",

@@ -122,3 +122,74 @@ def test_a_fast_replay_folded_in_one_step_keeps_every_window() -> None:
     ready = stage.ready()
     assert [w.end for w, _ in ready] == [T0 + 60 + 20 * k for k in range(len(ready))] and len(ready) == 47
     assert all(arrived > 0 for _, arrived in ready), "each window knows the message that completed it"
+
+
+def _windows(stage: WindowStage) -> list[tuple[float, int]]:
+    return [(w.end, int(w.counts.sum())) for w, _ in stage.ready()]
+
+
+def test_a_backlog_arriving_behind_a_live_message_is_windowed_in_source_order() -> None:
+    """After a broker restart the publisher's first live message comes ahead of its queued backlog."""
+    in_order = WindowStage(SPEC, AssetPolicy(), EdgeMetrics())
+    for i in range(40):
+        in_order.add(_tel(i, T0 + 10 * i))
+    expected = _windows(in_order)
+    backlog_first = [*range(5), 39, *range(5, 39)]  # seq 39 (live) overtakes 5..38 (the backlog)
+
+    metrics = EdgeMetrics()
+    stage = WindowStage(SPEC, AssetPolicy(), metrics)
+    for i in backlog_first:
+        stage.add(_tel(i, T0 + 10 * i))
+    assert _windows(stage) == expected
+    assert _value(metrics, "forewarn_edge_late_samples_total") == 0
+    assert _value(metrics, "forewarn_edge_held_messages") == 0
+
+    arrival_order = WindowStage(SPEC, AssetPolicy(reorder_hold_s=0), EdgeMetrics())  # what holding prevents
+    for i in backlog_first:
+        arrival_order.add(_tel(i, T0 + 10 * i))
+    assert len(_windows(arrival_order)) < len(expected)
+
+
+def test_a_gap_that_never_fills_releases_what_it_held_after_the_hold() -> None:
+    now = [0.0]
+    metrics = EdgeMetrics()
+    stage = WindowStage(SPEC, AssetPolicy(reorder_hold_s=10.0), metrics, clock=lambda: now[0])
+    for i in [0, 1, 2, *range(4, 20)]:  # seq 3 is lost for good
+        stage.add(_tel(i, T0 + 10 * i))
+    assert _value(metrics, "forewarn_edge_held_messages") == 16
+    held_windows = _windows(stage)
+    now[0] = 9.0
+    assert stage.release_expired() == 0
+    now[0] = 10.0
+    assert stage.release_expired() == 16
+    released = _windows(stage)
+    assert len(released) > len(held_windows)
+    assert _value(metrics, "forewarn_edge_missing_messages_total") == 1
+    assert _value(metrics, "forewarn_edge_held_messages") == 0
+    stage.add(_tel(3, T0 + 30))  # too late now: folded as a late arrival, not held
+    assert _value(metrics, "forewarn_edge_held_messages") == 0
+
+
+def test_a_filling_gap_keeps_the_hold_open_and_the_hold_is_bounded() -> None:
+    now = [0.0]
+    stage = WindowStage(SPEC, AssetPolicy(reorder_hold_s=10.0, dedup_window=16), EdgeMetrics(), clock=lambda: now[0])
+    stage.add(_tel(0, T0))
+    stage.add(_tel(30, T0 + 300))  # 1..29 missing: held
+    for i in range(1, 10):
+        now[0] += 5.0  # each backlog message comes 5 s after the last: progress, the hold stays open
+        stage.add(_tel(i, T0 + 10 * i))
+        assert stage.release_expired() == 0
+    metrics = EdgeMetrics()
+    bounded = WindowStage(SPEC, AssetPolicy(reorder_hold_s=3600.0, dedup_window=16), metrics)
+    bounded.add(_tel(0, T0))
+    for i in range(2, 40):  # seq 1 never comes; at most 16 wait
+        bounded.add(_tel(i, T0 + 10 * i))
+        assert _value(metrics, "forewarn_edge_held_messages") <= 16
+
+
+def test_flush_folds_what_is_held() -> None:
+    stage = WindowStage(SPEC, AssetPolicy(reorder_hold_s=3600.0), EdgeMetrics())
+    for i in [0, *range(2, 12)]:
+        stage.add(_tel(i, T0 + 10 * i))
+    assert not _windows(stage)
+    assert stage.flush()
