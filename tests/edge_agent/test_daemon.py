@@ -16,7 +16,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from demo.brokers import TansuBroker, free_port
-from forewarn.contracts import DeadLetter, FaultPrediction, GatewayStatus, decode
+from forewarn.contracts import DeadLetter, FaultPrediction, GatewayStatus, Telemetry, decode
 from models.bundle import write_manifest
 from models.windowing import WindowSpec
 from tests.conftest import PrivateMosquitto
@@ -252,6 +252,32 @@ def test_a_kill_9_mid_stream_loses_no_window_in_progress_and_scores_as_edge_scor
     for pid, live in stored.items():  # the same features, history included, as scoring without a crash
         assert live.fault == offline[pid].fault, pid
         assert live.anomaly_score == pytest.approx(offline[pid].anomaly_score, abs=1e-6), pid
+
+
+def test_a_backlog_behind_a_live_message_is_windowed_in_order_and_a_lost_message_holds_nothing_for_long(
+    tmp_path: Path, mqtt_url: str, unique: str, spec: WindowSpec, agents: list[Agent]
+) -> None:
+    """After a broker restart a publisher's first live message overtakes its backlog: no window of the backlog is lost."""
+    agent = Agent(tmp_path, mqtt_url, f"127.0.0.1:{free_port()}", unique, reorder_hold_s=1.0)
+    agents.append(agent)
+    publisher = Publisher(mqtt_url)
+    messages = plant_stream(spec, agent.site, ["a1"], minutes=40)
+    telemetry = [m for m in messages if isinstance(m, Telemetry)]
+    live = telemetry[30]
+    overtaken = [m for m in messages if m is not live]
+    overtaken.insert(overtaken.index(telemetry[10]), live)  # 10..29 arrive after 30
+    lost = telemetry[35]  # never arrives: the hold gives up after reorder_hold_s
+    try:
+        agent.start()
+        publisher.send([m for m in overtaken if m is not lost])
+        expected = expected_ids([m for m in messages if m is not lost], spec, agent.gateway)
+        agent.wait(lambda: agent.outbox_ids() == expected, 30, "every window of the backlog, and those after the loss")
+        assert agent.metric("forewarn_edge_late_samples_total") == 0
+        assert agent.metric("forewarn_edge_reordered_total") == 20  # the backlog: counted missing at the gap, then seen
+        assert agent.metric("forewarn_edge_missing_messages_total") == 20 + 1
+        assert agent.metric("forewarn_edge_held_messages") == 0
+    finally:
+        publisher.close()
 
 
 def _folded(agent: Agent) -> float:
