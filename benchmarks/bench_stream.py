@@ -1,9 +1,10 @@
 """Stream worker benchmarks on a local tansu: predictions/s per worker, alert-row latency, duplicates under replay.
 
     python benchmarks/bench_stream.py [--predictions 60000] [--runs 3] [--assets 200] [--latency-samples 30]
+                                      [--delivery batched|agent]
 
 One `forewarn stream worker` process (the product, as deployed) on a fresh tansu broker
-and a SQLite database. Prints tables:
+and a SQLite database, on the delivery path ``--delivery`` (``stream.delivery``). Prints tables:
 
 1. throughput: predictions/s the worker folds (median of --runs after a warm-up), next to
    baselines measured in the same run on the same topic: an aiokafka consumer alone,
@@ -105,7 +106,7 @@ def cpu_costs(messages: list[tuple[bytes, bytes]]) -> tuple[float, float]:
 
 
 class Worker:
-    def __init__(self, bootstrap: str, state_dir: Path, topic: str) -> None:
+    def __init__(self, bootstrap: str, state_dir: Path, topic: str, delivery: str = "batched") -> None:
         suffix = uuid.uuid4().hex[:6]
         self.port = free_port()
         self.state_dir = state_dir
@@ -121,6 +122,7 @@ class Worker:
                     "control_topic": f"bench-control-{suffix}",
                     "web_port": self.port,
                     "mqtt_publish": False,
+                    "delivery": delivery,
                 }
             ),
             FOREWARN_LOGGING_LEVEL="WARNING",
@@ -247,12 +249,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--assets", type=int, default=200)
     parser.add_argument("--latency-samples", type=int, default=30)
+    parser.add_argument("--delivery", choices=["batched", "agent"], default="batched", help="the worker's delivery path")
     args = parser.parse_args()
 
     topic = f"bench-predictions-{uuid.uuid4().hex[:6]}"
     with TansuBroker() as broker, tempfile.TemporaryDirectory() as tmp:
         bootstrap = broker.bootstrap
-        worker = Worker(bootstrap, Path(tmp), topic)
+        worker = Worker(bootstrap, Path(tmp), topic, args.delivery)
         worker.start()
         try:
             worker.wait(lambda: worker.processed() == 0, 60)
@@ -282,7 +285,7 @@ def main() -> None:
             worker.stop()
 
     median = statistics.median(rates[1:])
-    print("\nstream worker throughput (one worker, tansu, 2-core machine)")
+    print(f"\nstream worker throughput (one worker, tansu, 2-core machine, delivery {health.get('delivery')})")
     print(f"{'what':<52} {'rate':>14}")
     print(f"{f'worker: predictions folded/s (median of {args.runs} runs)':<52} {median:>12,.0f}/s")
     print(f"{'  runs (warm-up first)':<52} {', '.join(f'{r:,.0f}' for r in rates):>14}")
