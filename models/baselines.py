@@ -88,6 +88,19 @@ class Baselines:
         x = window_vectors(table)[:, self.columns]
         return np.asarray(self.ttf.predict(_fill(x)), dtype=np.float64)
 
+    def anomaly_scores(self, table: WindowTable) -> dict[str, np.ndarray]:
+        """(N,) anomaly score per window of each unsupervised baseline (higher: less like the normal training windows)."""
+        x = _fill(window_vectors(table)[:, self.columns])
+        out: dict[str, np.ndarray] = {}
+        if self.isolation is not None:
+            out["isolation_forest"] = -self.isolation.score_samples(x)
+        if self.pca is not None:
+            scaled = self.pca[0].transform(x)
+            out["pca_reconstruction"] = ((self.pca[1].inverse_transform(self.pca[1].transform(scaled)) - scaled) ** 2).mean(
+                axis=1
+            )
+        return out
+
     def score(self, table: WindowTable, y: np.ndarray) -> dict[str, dict[str, Any]]:
         """Per baseline: macro-F1 and accuracy over ``table``'s windows (``y``: label indices), anomaly AUROC, TTF error."""
         x = window_vectors(table)[:, self.columns]
@@ -96,15 +109,9 @@ class Baselines:
             predicted = model.predict(_fill(x) if name == "logistic_regression" else x)
             result = classification(y, predicted, self.labels)
             out[name] = {"macro_f1": round(result["macro_f1"], 4), "accuracy": round(result["accuracy"], 4)}
-        if self.isolation is not None:
-            anomaly = -self.isolation.score_samples(_fill(x))
+        for name, anomaly in self.anomaly_scores(table).items():
             score = auroc(y != 0, anomaly)
-            out["isolation_forest"] = {"anomaly_auroc": None if score is None else round(score, 4)}
-        if self.pca is not None:
-            scaled = self.pca[0].transform(_fill(x))
-            error = ((self.pca[1].inverse_transform(self.pca[1].transform(scaled)) - scaled) ** 2).mean(axis=1)
-            score = auroc(y != 0, error)
-            out["pca_reconstruction"] = {"anomaly_auroc": None if score is None else round(score, 4)}
+            out[name] = {"anomaly_auroc": None if score is None else round(score, 4)}
         if self.ttf is not None and "gradient_boosting" in out:
             known = np.isfinite(table.ttf_hours)
             if known.any():

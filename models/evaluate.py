@@ -14,6 +14,10 @@ Latency is measured on real windows of the dataset after a warm-up, one thread:
 and evidence: what the gateway pays per window), ``onnx_latency_ms_p50`` the graph alone at
 batch 1, ``windows_per_s`` the whole predict path on batches of 64.
 
+Where failures are known, ``lead_time`` says how long before each failure the verdict turned
+non-normal and stayed so for a few windows (models.leadtime), for the bundle and, with
+``--baselines``, for the unsupervised baselines: an anomaly bundle's early warning.
+
 ``errors`` says where the misses are: wrong running windows grouped by dataset, asset, truth and
 prediction, most windows first, the largest with the inputs their verdict rests on
 (``rests_on``: masked in turn, models.explain). A macro-F1 moves by whole classes, and a class's F1 is usually
@@ -39,6 +43,7 @@ from models.cascade import Policy, inputs_id, operating_point, point, sweep
 from models.data import labelled_windows, load_tables, rul_cap
 from models.errors import BundleError
 from models.explain import explain
+from models.leadtime import lead_times
 from models.metrics import auroc, credit_any_truth, summary
 from models.runtime import Bundle, Predictor
 from models.windowing import Window
@@ -46,6 +51,8 @@ from models.windowing import Window
 ANOMALY = "anomaly"
 """The one fault class of an anomaly bundle (models.unlabelled)."""
 TIMED_WINDOWS = 200
+DEFAULT_FALSE_ALARM_RATE = 0.01
+"""The baselines' alarm threshold for a lead time, when the bundle was not calibrated to a rate (labelled bundles)."""
 ERROR_GROUPS = 20
 """How many (dataset, asset, truth, prediction) groups ``errors`` lists."""
 EXPLAINED_GROUPS = 5
@@ -231,6 +238,9 @@ def evaluate(
     cap = rul_cap_hours if rul_cap_hours is not None else next(filter(None, (rul_cap(Path(d)) for d in directories)), None)
     life = _life_hours(directories, windows, source)
     result.update(rul_rmse(windows, life, rul, cap))
+    normal = labels.index(NORMAL) if NORMAL in labels else 0
+    if np.isfinite(life).any():
+        result["lead_time"] = lead_times(windows, probs.argmax(axis=1) != normal, life, first == normal)
     if cascade is not None:
         result.update(
             cascade_figures(predictor, cascade, windows, labels, first, rights, probs, anomaly, ran, policy or Policy())
@@ -246,7 +256,9 @@ def evaluate(
             "anomaly_auroc_all": without["anomaly_auroc"],
         }
     if baseline_dirs:
-        result["baselines"] = _baselines(bundle, baseline_dirs, directories, labels, y, ran, limit, windows, life, cap)
+        result["baselines"] = _baselines(
+            bundle, baseline_dirs, directories, labels, y, ran, limit, windows, life, cap, first == normal
+        )
     result["errors"] = error_groups(y, probs.argmax(axis=1), ran, windows, source, directories, labels, predictor=predictor)
     result["all_windows"] = {
         k: everything[k] for k in ("macro_f1", "accuracy", "anomaly_auroc", "ttf_mae_hours", "per_class", "windows")
@@ -319,8 +331,14 @@ def _baselines(
     windows: Sequence[Window],
     life: np.ndarray,
     cap: float | None,
+    labelled_normal: np.ndarray,
 ) -> dict[str, Any]:
-    """The simple baselines fitted on ``train_dirs`` and scored on the evaluated windows (running ones, as the bundle)."""
+    """The simple baselines fitted on ``train_dirs`` and scored on the evaluated windows (running ones, as the bundle).
+
+    Where failures are known, the unsupervised ones also get a ``lead_time`` (models.leadtime), each
+    alarming above its training normal windows' (1 - false-alarm rate) quantile: the rate an anomaly
+    bundle was calibrated to, else DEFAULT_FALSE_ALARM_RATE.
+    """
     from models.baselines import fit_baselines
 
     train = load_tables(train_dirs, bundle.spec, None)
@@ -338,6 +356,12 @@ def _baselines(
     life_estimate = fitted.remaining_life(held)
     if life_estimate is not None:
         scores["gradient_boosting"].update(rul_rmse(windows[: len(held)], life, life_estimate, cap))
+    if np.isfinite(life).any():
+        rate = float(bundle.config.get("anomaly", {}).get("false_alarm_rate", DEFAULT_FALSE_ALARM_RATE))
+        normal_train = fitted.anomaly_scores(train.take(np.flatnonzero(np.asarray(train.labels) == NORMAL)))
+        for name, anomaly in fitted.anomaly_scores(held).items():
+            threshold = float(np.quantile(normal_train[name], 1.0 - rate))
+            scores[name]["lead_time"] = lead_times(windows[: len(held)], anomaly > threshold, life, labelled_normal)
     return scores
 
 

@@ -63,13 +63,36 @@ def _run(fn: object, *args: object, **kwargs: object) -> Report:
     show_default=True,
     help="the degradation episode starts this many cycles before failure",
 )
+@click.option(
+    "--split",
+    type=click.Choice(["file", "normal-first"]),
+    default="file",
+    show_default=True,
+    help="file: the files' own train/test; normal-first: train on the first --normal-cycles of 4 units in 5, "
+    "unlabelled, test on every fifth unit's whole life (learning without labels)",
+)
+@click.option("--normal-cycles", type=int, default=50, show_default=True, help="normal-first: healthy cycles per unit")
 @_FORCE
 @_JSON
-def cmapss(src: Path, out: Path, subset: str, cycle_s: float, onset_cycles: int, force: bool, as_json: bool) -> None:
+def cmapss(
+    src: Path,
+    out: Path,
+    subset: str,
+    cycle_s: float,
+    onset_cycles: int,
+    split: str,
+    normal_cycles: int,
+    force: bool,
+    as_json: bool,
+) -> None:
     """NASA C-MAPSS turbofan data in SRC -> OUT/train and OUT/test (true RUL in meta.json)."""
     from forewarn.importers.cmapss import import_cmapss
 
-    _finish(_run(import_cmapss, src, out, subset=subset, cycle_s=cycle_s, onset_cycles=onset_cycles, overwrite=force), as_json)
+    report = _run(
+        import_cmapss, src, out, subset=subset, cycle_s=cycle_s, onset_cycles=onset_cycles, overwrite=force,
+        split=split, normal_cycles=normal_cycles,
+    )  # fmt: skip
+    _finish(report, as_json)
 
 
 def _rate(value: str) -> tuple[str, float]:

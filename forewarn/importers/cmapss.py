@@ -14,6 +14,12 @@ that (default 125, the usual RUL cap, so windows labelled normal are those whose
 cap) to the failure. A test unit's failure is its last cycle plus its true RUL, so its episode may
 end, or even begin, after its data; meta.json ``extra.rul`` lists every unit's last cycle, its time
 and its RUL there, for the last-cycle RUL RMSE.
+
+``split="normal-first"`` is the protocol for learning without labels, from the run-to-failure
+file alone: OUT/train holds the first ``normal_cycles`` cycles of four units in five (no
+episode: every engine starts healthy), OUT/test the whole lives of every fifth unit (numbers
+divisible by 5) with their failures, so `model evaluate` says how many cycles before failure
+an anomaly bundle's score rises (``lead_time``).
 """
 
 from __future__ import annotations
@@ -127,13 +133,17 @@ def import_cmapss(
     onset_cycles: int = RUL_CAP,
     site: str = "cmapss",
     overwrite: bool = False,
+    split: str = "file",
+    normal_cycles: int = 50,
 ) -> Report:
-    """Write OUT/train and OUT/test from one C-MAPSS subset in SRC."""
+    """Write OUT/train and OUT/test from one C-MAPSS subset in SRC (the file's own split, or ``normal-first``)."""
     subset = subset.upper()
     if subset not in SUBSETS:
         raise ImportRefused(f"unknown C-MAPSS subset {subset!r}; one of {', '.join(SUBSETS)}")
     if cycle_s <= 0 or onset_cycles < 0:
         raise ImportRefused("--cycle-s must be positive and --onset-cycles not negative")
+    if split not in ("file", "normal-first") or normal_cycles < 1:
+        raise ImportRefused(f"--split is file or normal-first (got {split!r}); --normal-cycles must be positive")
     files = {part: Path(src) / f"{part}_{subset}.txt" for part in ("train", "test", "RUL")}
     missing = [p.name for p in files.values() if not p.is_file()]
     if missing:
@@ -155,12 +165,24 @@ def import_cmapss(
     chans = channels(cycle_s)
     names = list(chans)
     prefix = subset.lower()
-    for part, rows, true_rul in (("train", train, dict.fromkeys(train, 0)), ("test", test, dict(zip(units, ruls, strict=True)))):
+    # (directory, the file its units come from, unit -> rows, unit -> true RUL after its last row)
+    parts = [("train", "train", train, dict.fromkeys(train, 0)), ("test", "test", test, dict(zip(units, ruls, strict=True)))]
+    if split == "normal-first":
+        healthy = {u: rows[:normal_cycles] for u, rows in train.items() if u % 5}
+        whole = {u: r for u, r in train.items() if u % 5 == 0}
+        parts = [("train", "train", healthy, {}), ("test", "train", whole, dict.fromkeys(whole, 0))]
+        report.notes.append(
+            f"normal-first: train = the first {normal_cycles} cycles of {len(healthy)} units, unlabelled; "
+            f"test = the whole lives of {len(whole)} units (numbers divisible by 5) with their failures"
+        )
+    for part, origin, rows, true_rul in parts:
         episodes, rul_table, streams = [], {}, []
         for unit in sorted(rows):
-            asset = f"{prefix}_{part}_{unit:03d}"
+            asset = f"{prefix}_{origin}_{unit:03d}"
             first, last = rows[unit][0][0], rows[unit][-1][0]
             streams.append(_unit_messages(site, asset, rows[unit], names, cycle_s))
+            if unit not in true_rul:
+                continue  # normal-first training units: healthy history, no failure in it
             rul = true_rul[unit]
             if rul < 0:
                 report.notes.append(f"{asset}: no true RUL (bad line in {files['RUL'].name}), no episode written")
@@ -179,7 +201,7 @@ def import_cmapss(
             source=f"NASA C-MAPSS {subset} {part} (Saxena et al., PHM08)",
             licence="NASA PCoE public data",
             channels=chans,
-            assets={f"{prefix}_{part}_{u:03d}": "turbofan" for u in sorted(rows)},
+            assets={f"{prefix}_{origin}_{u:03d}": "turbofan" for u in sorted(rows)},
             split=part,
             start=START,
             end=START + (longest - 1) * cycle_s,

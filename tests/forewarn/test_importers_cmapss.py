@@ -65,3 +65,30 @@ def test_the_command_prints_counts_and_refuses_a_missing_file(src: Path, tmp_pat
     (src / "RUL_FD001.txt").unlink()
     with pytest.raises(ImportRefused, match="RUL_FD001.txt"):
         import_cmapss(src, tmp_path / "p")
+
+
+def test_normal_first_trains_on_healthy_starts_and_tests_on_whole_lives(tmp_path: Path) -> None:
+    src = tmp_path / "fleet"
+    src.mkdir()
+    lives = {u: 8 + u for u in range(1, 11)}  # ten units, 9..18 cycles
+    (src / "train_FD001.txt").write_text("\n".join(_row(u, c) for u, n in lives.items() for c in range(1, n + 1)) + "\n")
+    (src / "test_FD001.txt").write_text(_row(1, 1) + "\n")
+    (src / "RUL_FD001.txt").write_text("5\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["data", "import", "cmapss", str(src), "--out", str(out), "--split", "normal-first", "--normal-cycles", "3"]
+    )
+    assert result.exit_code == 0, result.output
+
+    train = list(iter_messages(out / "train"))
+    assert {m.asset_id for m in train} == {f"fd001_train_{u:03d}" for u in lives if u % 5}
+    assert len(train) == 8 * 3 and max(m.timestamps[0] for m in train) == START + 2 * 3600  # first 3 cycles only
+    assert read_labels(out / "train") == []  # no episode: learnt without labels
+
+    test = list(iter_messages(out / "test"))
+    assert {m.asset_id for m in test} == {"fd001_train_005", "fd001_train_010"}
+    assert len(test) == lives[5] + lives[10]  # whole lives
+    failures = {e.asset_id: e.failure for e in read_labels(out / "test")}
+    assert failures == {"fd001_train_005": START + (lives[5] - 1) * 3600, "fd001_train_010": START + (lives[10] - 1) * 3600}
+    with pytest.raises(ImportRefused, match="normal-first"):
+        import_cmapss(src, tmp_path / "x", split="random")
