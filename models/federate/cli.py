@@ -38,6 +38,7 @@ def federate() -> None:
 @click.option("--dp-noise", type=float, help="differential privacy: Gaussian noise multiplier on the clipped sum")
 @click.option("--dp-clip", type=float, default=1.0, show_default=True, help="differential privacy: per-site update norm clip")
 @click.option("--dp-delta", type=float, default=1e-5, show_default=True)
+@click.option("--save-rounds", type=click.Path(file_okay=False, path_type=Path), help="keep each round's aggregate here (npz)")
 def server(
     base: Path,
     out: Path,
@@ -56,6 +57,7 @@ def server(
     dp_noise: float | None,
     dp_clip: float,
     dp_delta: float,
+    save_rounds: Path | None,
 ) -> None:
     """Run a federation of ROUNDS rounds and write the aggregated student as an INT8 bundle."""
     from models.federate.flower import Privacy, read_sites, serve
@@ -80,6 +82,7 @@ def server(
         local=LocalConfig(steps=steps, lr=lr, batch=batch),
         certificates=certificates,
         privacy=privacy,
+        save_rounds=save_rounds,
         echo=click.echo,
     )
 

@@ -121,9 +121,9 @@ def dp_epsilon(noise: float, rounds: int, delta: float) -> float:
 class Tracked(Strategy):  # type: ignore[misc]
     """The chosen strategy, with what a run reports: bytes per site per round, canary decisions, the last model."""
 
-    def __init__(self, inner: Strategy, names: dict[str, str], echo: Echo) -> None:
+    def __init__(self, inner: Strategy, names: dict[str, str], echo: Echo, on_round: Callable[[int, Parameters], None]) -> None:
         super().__init__()
-        self.inner, self.names, self.echo = inner, names, echo
+        self.inner, self.names, self.echo, self.on_round = inner, names, echo, on_round
         self.latest: Parameters | None = None
         self.rounds: list[dict[str, Any]] = []
 
@@ -151,6 +151,7 @@ class Tracked(Strategy):  # type: ignore[misc]
         self.rounds.append(record)
         if params is not None:
             self.latest = params
+            self.on_round(server_round, params)
         self.echo(f"round {server_round}: aggregated {len(results)} site(s), {len(failures)} failure(s)")
         return params, metrics
 
@@ -186,9 +187,13 @@ def serve(
     certificates: tuple[bytes, bytes, bytes] | None = None,
     privacy: Privacy | None = None,
     work: Path | None = None,
+    save_rounds: Path | None = None,
     echo: Echo = print,
 ) -> dict[str, Any]:
-    """Run a federation to its end and write the aggregated model as a bundle at ``out``; returns its record."""
+    """Run a federation to its end and write the aggregated model as a bundle at ``out``; returns its record.
+
+    ``save_rounds``: also keep each round's aggregate there (``round-001.npz``, FP32 state dicts), to
+    measure how quality moves round by round."""
     local = local or LocalConfig()
     base, model = load_student(base_path)
     manager = AdmittingClientManager(sites, echo)
@@ -215,7 +220,15 @@ def serve(
         raise TrainingError(f"unknown strategy {strategy!r}: fedavg or fedprox")
     if privacy is not None:
         inner = DifferentialPrivacyServerSideFixedClipping(inner, privacy.noise, privacy.clip, min_sites)
-    tracked = Tracked(inner, manager.names, echo)
+    keys = list(model.state_dict())
+
+    def keep(server_round: int, params: Parameters) -> None:
+        if save_rounds is not None:
+            save_rounds.mkdir(parents=True, exist_ok=True)
+            arrays = parameters_to_ndarrays(params)
+            np.savez(save_rounds / f"round-{server_round:03d}.npz", **dict(zip(keys, arrays, strict=True)))
+
+    tracked = Tracked(inner, manager.names, echo, keep)
     echo(
         f"federation: {strategy}{f' (mu {proximal_mu:g})' if strategy == 'fedprox' else ''}, {rounds} round(s), "
         f"waiting for {min_sites} site(s) on {address}, TLS {'on' if certificates else 'OFF'}, base {base.version}"
