@@ -5,7 +5,7 @@
             signature and site (models.signing.open_package)
             --worker thread--> unpack into bundles/<version>/, every sha256, load, self-test
             --between two steps--> Scorer.swap; the replaced bundle stays loaded as N-1
-    MQTT forewarn/models/<site>/command {"action": "rollback"} --> swap back to N-1
+    MQTT forewarn/models/<site>/command {"action": "rollback", "signature": ...} --> verified --> swap back to N-1
 
 Only the event loop swaps, and only between two pipeline steps, so no batch is in flight: each
 window is scored by exactly one bundle. A refused package (bad signature, another site, a file
@@ -53,7 +53,7 @@ from forewarn.contracts import ModelCommand, decode
 from forewarn.errors import ContractError
 from forewarn.mqtt import apply_connection_settings
 from models.errors import BundleError
-from models.signing import PackageError, Statement, load_public_key, open_package, unpack
+from models.signing import PackageError, Statement, load_public_key, open_package, unpack, verify_command
 from models.windowing import Window
 
 if TYPE_CHECKING:
@@ -360,8 +360,17 @@ class Rollout:
         except ContractError as exc:
             log.warning("model command on %s refused: %s", event.topic, exc)
             return
-        if command.gateway_id is None or command.gateway_id == self.settings.edge.gateway_id:
-            self.rollback(f"commanded by {command.by} ({command.id})")
+        if command.gateway_id is not None and command.gateway_id != self.settings.edge.gateway_id:
+            return
+        try:
+            verify_command(command, self.settings.site, self.public)
+        except PackageError as exc:
+            self.metrics.model_rollouts.labels("command_refused", exc.reason).inc()
+            self._outcome(
+                f"rollback command refused ({exc.reason}), still running {self.scorer.version}: {exc.detail}", logging.WARNING
+            )
+            return
+        self.rollback(f"commanded by {command.by} ({command.id})")
 
     def _discard(self, path: Path) -> None:
         """Delete a bundle directory of ours that nothing uses any more (never the configured bundle)."""

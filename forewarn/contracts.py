@@ -515,6 +515,8 @@ class ModelCommand(WireModel):
     """An operator's order to a site's gateways about their model (not retained: a restart must not replay it).
 
     ``rollback``: go back to the previous bundle (N-1). ``gateway_id`` narrows it to one gateway.
+    ``signature``: Ed25519 by the key that signs the site's bundles, over the command's other fields
+    and the site (``models.signing.sign_command``); a gateway refuses an unsigned, foreign or stale one.
     The signed bundle packages themselves travel as raw payloads (``models.signing``), not as JSON.
     """
 
@@ -523,6 +525,7 @@ class ModelCommand(WireModel):
     gateway_id: Id | None = None
     by: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "operator"
     ts: Timestamp
+    signature: Annotated[str, StringConstraints(max_length=128)] | None = None
 
 
 class DeadLetter(WireModel):

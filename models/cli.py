@@ -530,16 +530,25 @@ def publish(bundle: Path, site: str, key_file: Path, mqtt_url: str | None, confi
 @click.option("--site", required=True, help="the site whose gateways roll back")
 @click.option("--gateway", "gateway_id", help="only this gateway [default: every gateway of the site]")
 @click.option("--by", default="operator", show_default=True, help="who asks (logged by the gateways)")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the private key that signs the site's bundles: gateways obey only commands it signed",
+)
 @_mqtt_options
-def rollback(site: str, gateway_id: str | None, by: str, mqtt_url: str | None, config_file: Path | None) -> None:
-    """Tell a site's gateways to go back to their previous bundle (N-1), at once."""
+def rollback(site: str, gateway_id: str | None, by: str, key_file: Path, mqtt_url: str | None, config_file: Path | None) -> None:
+    """Tell a site's gateways to go back to their previous bundle (N-1), at once (valid for 5 minutes)."""
     import time
     import uuid
 
     from forewarn.contracts import ModelCommand, encode
+    from models.signing import load_private_key, sign_command
 
     try:
         command = ModelCommand(id=uuid.uuid4().hex[:16], action="rollback", gateway_id=gateway_id, by=by, ts=time.time())
+        command = sign_command(command, site, load_private_key(key_file))
         settings = _rollout_settings(config_file, mqtt_url)
         topic = settings.topics.mqtt_model_command.format(site=site)
         _send(settings, topic, encode(command), retain=False)

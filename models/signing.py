@@ -20,7 +20,12 @@ with the first reason that applies:
     file_mismatch       a file differs from the manifest (its sha256 or size), or is missing
     version_mismatch    the manifest's version is not the statement's
 
-The signature is verified before anything in the tar is read. No torch: the gateway imports this.
+The signature is verified before anything in the tar is read.
+
+Model commands (``forewarn.contracts.ModelCommand``: roll back to N-1) are signed by the same key,
+over the command and the site it is for, and refused as ``unsigned``, ``bad_signature`` or
+``stale`` (issued more than ``COMMAND_MAX_AGE_S`` ago, or from the future: a replayed command
+must not roll a later bundle back). No torch: the gateway imports this.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from forewarn.contracts import ModelCommand
 from models.bundle import MANIFEST, verify
 from models.errors import BundleError
 
@@ -76,6 +82,38 @@ class Statement:
     def canonical(self) -> bytes:
         """The bytes the signature covers: sorted keys, no spaces, so signer and verifier agree."""
         return json.dumps(self.__dict__, sort_keys=True, separators=(",", ":")).encode()
+
+
+COMMAND_MAX_AGE_S = 300.0
+"""How long a signed command stays valid: the rollout promise is a rollback within 5 minutes."""
+COMMAND_SKEW_S = 60.0
+"""How far ahead of the gateway's clock a command's time may be."""
+
+
+def _command_bytes(command: ModelCommand, site: str) -> bytes:
+    fields = command.model_dump(mode="json", exclude={"signature"})
+    return json.dumps({**fields, "site": site}, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign_command(command: ModelCommand, site: str, key: Ed25519PrivateKey) -> ModelCommand:
+    """The command with its signature for ``site``."""
+    signature = base64.b64encode(key.sign(_command_bytes(command, site))).decode()
+    return command.model_copy(update={"signature": signature})
+
+
+def verify_command(command: ModelCommand, site: str, public: Ed25519PublicKey, now: float | None = None) -> None:
+    """Raise PackageError (unsigned, bad_signature, stale) unless ``command`` was signed for ``site`` by ``public`` lately."""
+    if command.signature is None:
+        raise PackageError("unsigned", f"command {command.id} carries no signature")
+    try:
+        public.verify(base64.b64decode(command.signature, validate=True), _command_bytes(command, site))
+    except (InvalidSignature, binascii.Error, ValueError) as exc:
+        raise PackageError(
+            "bad_signature", f"command {command.id} is not signed by the configured key {key_id(public)} for site {site!r}"
+        ) from exc
+    age = (time.time() if now is None else now) - command.ts
+    if age > COMMAND_MAX_AGE_S or age < -COMMAND_SKEW_S:
+        raise PackageError("stale", f"command {command.id} was issued {age:.0f} s ago (valid {COMMAND_MAX_AGE_S:.0f} s)")
 
 
 # ------------------------------------------------------------------ keys

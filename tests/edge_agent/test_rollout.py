@@ -8,6 +8,7 @@ import json
 import shutil
 import tarfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +19,10 @@ from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion
 
 from forewarn.cli import main
-from forewarn.contracts import FaultPrediction, GatewayStatus, decode
+from forewarn.contracts import FaultPrediction, GatewayStatus, ModelCommand, decode, encode
 from models.bundle import write_manifest
 from models.runtime import default_bundle_path
-from models.signing import keygen, load_private_key, pack
+from models.signing import keygen, load_private_key, pack, sign_command
 from models.windowing import WindowSpec
 from tests.edge_agent.streams import Agent, Publisher, expected_ids, plant_stream
 
@@ -157,7 +158,7 @@ def test_a_published_bundle_is_installed_rolled_back_on_command_and_kept_through
         status = watch.status()
         assert status is not None and status.previous_model_version == DEFAULT_VERSION
 
-        _cli("model", "rollback", "--site", agent.site, "--mqtt", mqtt_url)
+        _cli("model", "rollback", "--site", agent.site, "--key", str(keys[0]), "--mqtt", mqtt_url)
         agent.wait(lambda: watch.online_with(DEFAULT_VERSION), 30, "the previous bundle restored")
         status = watch.status()
         assert status is not None and status.previous_model_version is None
@@ -215,6 +216,21 @@ def test_a_bundle_signed_by_another_key_or_tampered_with_is_refused_and_the_runn
         assert status.rollout is not None and "labels.json" in status.rollout
         assert not (agent.state / "edge" / "bundles" / version).exists(), "a refused bundle leaves no files to load"
         assert agent.metric("forewarn_edge_model_rollouts_total", 'outcome="installed",reason=""') is None
+
+        command_topic = f"forewarn/models/{agent.site}/command"
+        unsigned = ModelCommand(id="c1", action="rollback", ts=time.time())
+        forged = sign_command(ModelCommand(id="c2", action="rollback", ts=time.time()), agent.site, load_private_key(other))
+        for command in (unsigned, forged):
+            publisher.client.publish(command_topic, encode(command), qos=1).wait_for_publish(10)
+        for reason in ("unsigned", "bad_signature"):
+            agent.wait(
+                lambda r=reason: (
+                    agent.metric("forewarn_edge_model_rollouts_total", f'outcome="command_refused",reason="{r}"') == 1
+                ),
+                30,
+                f"a rollback command refused: {reason}",
+            )
+        assert "rollback command refused" in watch.rollout()
     finally:
         publisher.close()
         watch.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from forewarn.contracts import ModelCommand
 from models.bundle import MANIFEST
 from models.errors import BundleError
 from models.runtime import default_bundle_path
@@ -24,7 +25,9 @@ from models.signing import (
     load_public_key,
     open_package,
     pack,
+    sign_command,
     unpack,
+    verify_command,
 )
 
 SITE = "plant7"
@@ -145,3 +148,23 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(t
     assert open_package(payload, load_public_key(public), SITE).site == SITE
     with pytest.raises(BundleError, match="refusing to overwrite"):
         keygen(tmp_path / "keys")
+
+
+def test_a_rollback_command_is_obeyed_only_signed_by_the_key_for_the_site_and_fresh(key: Ed25519PrivateKey) -> None:
+    now = 1_800_000_000.0
+    public = key.public_key()
+    command = sign_command(ModelCommand(id="c1", action="rollback", by="ana", ts=now), "plant1", key)
+    verify_command(command, "plant1", public, now=now + 10)  # accepted: no exception
+
+    def reason(cmd: ModelCommand, site: str = "plant1", at: float = now + 10, pub: object = public) -> str:
+        with pytest.raises(PackageError) as refused:
+            verify_command(cmd, site, pub, now=at)  # type: ignore[arg-type]
+        return refused.value.reason
+
+    assert reason(command.model_copy(update={"signature": None})) == "unsigned"
+    assert reason(command.model_copy(update={"gateway_id": "gw9"})) == "bad_signature"  # a field changed after signing
+    assert reason(command, site="plant2") == "bad_signature"  # signed for another site
+    assert reason(command, pub=Ed25519PrivateKey.generate().public_key()) == "bad_signature"
+    assert reason(command.model_copy(update={"signature": "%%%"})) == "bad_signature"
+    assert reason(command, at=now + 301) == "stale"  # a replay after the 5 minutes
+    assert reason(command, at=now - 120) == "stale"  # from the future
