@@ -260,7 +260,7 @@ def serve(
             "delta": privacy.delta,
             "epsilon": dp_epsilon(privacy.noise, rounds, privacy.delta),
         }
-        echo(f"differential privacy spent: epsilon {record['privacy']['epsilon']:.3f} at delta {privacy.delta:g} (site level)")
+        echo(f"differential privacy spent: epsilon {record['privacy']['epsilon']:.2f} at delta {privacy.delta:g} (site level)")
     final = set_weights(model, parameters_to_ndarrays(tracked.latest))
     bundle = write_bundle(base, final, out, work or out.parent / f".{out.name}-work", record)
     echo(f"wrote {out} ({bundle.version}): {len(record['sites'])} site(s), {rounds} round(s), INT8")
