@@ -181,7 +181,12 @@ def federated(base: Path, dirs: list[Path], rounds: int, steps: int, seed: int, 
             ["nice", "-n", "10", *cmd, *server_args], stdout=(out / "server.log").open("w"), stderr=subprocess.STDOUT, env=env
         )
     ]
-    time.sleep(3)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and procs[0].poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.5)
     for (name, token), d in zip(tokens.items(), dirs, strict=True):
         env_site = {**env, "FOREWARN_FEDERATE_TOKEN": token}
         args = ["site", str(d), "--from", str(base), "--server", f"127.0.0.1:{port}", "--name", name, "--seed", str(seed)]
