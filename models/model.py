@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -178,6 +180,25 @@ class SLM(nn.Module):
             attention=att,
             valid=valid,
         )
+
+
+STUDENT_WEIGHTS = "student.npz"
+"""The FP32 student's state dict, written into every labelled bundle so `model train --from` can fine-tune it
+(the INT8 graph alone cannot be trained further). Plain numpy arrays: loading it runs no pickle."""
+
+
+def save_weights(model: SLM, path: Path) -> None:
+    """The model's FP32 state dict as an uncompressed .npz of named arrays."""
+    np.savez(path, **{k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()})
+
+
+def load_weights(cfg: ModelConfig, path: Path) -> SLM:
+    """The model that ``save_weights`` wrote, rebuilt from its config; every array must fit exactly."""
+    model = SLM(cfg)
+    with np.load(path, allow_pickle=False) as z:
+        state = {k: torch.from_numpy(z[k]) for k in z.files}
+    model.load_state_dict(state, strict=True)
+    return model.eval()
 
 
 class Exported(nn.Module):

@@ -42,7 +42,7 @@ from models.export import (
 )
 from models.features import Features
 from models.metrics import credit_any_truth, summary
-from models.model import SLM
+from models.model import SLM, STUDENT_WEIGHTS, save_weights
 from models.prepare import Prepared, prepare
 from models.pretrained import load_minilm, project_embeddings, teacher_config
 from models.profiles import Profile
@@ -432,7 +432,7 @@ class Pipeline:
             "training": p.facts,
             "decisions": decisions,
         }
-        return self.write(out, p, chosen, config, stages, holdout)
+        return self.write(out, p, chosen, config, stages, holdout, student=final)
 
     def write(
         self,
@@ -442,10 +442,17 @@ class Pipeline:
         config: dict[str, Any],
         stages: list[dict[str, Any]],
         holdout: Sequence[Path],
+        student: SLM | None = None,
+        report: Callable[[Path, Bundle, dict[str, Any], dict[str, Any]], None] = write_report,
     ) -> dict[str, Any]:
-        """Assemble the bundle, evaluate it through the runtime, write metrics, report and manifest."""
+        """Assemble the bundle, evaluate it through the runtime, write metrics, report and manifest.
+
+        ``student``: the FP32 model the graph was exported from, kept as ``student.npz`` so the
+        bundle can be fine-tuned later (models.finetune)."""
         out = Path(out)
         assemble(out, onnx_path, p.tokenizer_json, p.normaliser.to_dict(), p.labels, config)
+        if student is not None:
+            save_weights(student, out / STUDENT_WEIGHTS)
         bundle = Bundle.load(out)
         metrics: dict[str, Any] = {"model_version": bundle.version, "stages": stages, "decisions": config["decisions"]}
         metrics["baselines"] = p.facts.get("baselines")
@@ -454,7 +461,7 @@ class Pipeline:
             self.echo(f"evaluating the bundle on {len(holdout)} held-out dataset(s)")
             metrics["holdout"] = evaluate(bundle, holdout, baseline_dirs=[Path(d) for d in cast(list[str], p.facts["datasets"])])
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        write_report(out, bundle, metrics, config)
+        report(out, bundle, metrics, config)
         write_manifest(out)
         return metrics
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from forewarn.contracts import NORMAL, SIMULATED_FAULTS
+from forewarn.dataset import read_labels
 from models.baselines import fit_baselines
 from models.data import WindowTable, channel_rates, dataset_rate, load_tables, speed_channel, window_channels
 from models.derived import COOLING, DERIVED, LAGGED_CHANNELS, derive, running
@@ -167,6 +168,45 @@ def split(table: WindowTable, fraction: float, seed: int, length_s: float = 0.0)
             overlap[rows[(table.ends[rows] > first_start) & ~val[rows]]] = True
     how = "by time within each asset (too few assets to hold some out), overlapping windows left out"
     return np.flatnonzero(~val & ~overlap), np.flatnonzero(val), how
+
+
+def episode_ids(table: WindowTable) -> np.ndarray:
+    """(N,) int: the labelled episode each window's label comes from (its dataset's labels.jsonl), -1 for normal.
+
+    A window belongs to the episode of its asset and fault with the latest onset at or before its end.
+    """
+    out = np.full(len(table), -1, dtype=np.int64)
+    episodes = {s: read_labels(Path(d)) for s, d in enumerate(table.sources)}
+    offsets = np.cumsum([0, *(len(episodes[s]) for s in range(len(table.sources)))])
+    for i, (s, asset, label, end) in enumerate(zip(table.source, table.asset_ids, table.labels, table.ends, strict=True)):
+        if label == NORMAL:
+            continue
+        mine = [
+            (e.onset, j) for j, e in enumerate(episodes[int(s)]) if e.asset_id == asset and e.fault == label and e.onset <= end
+        ]
+        if mine:
+            out[i] = offsets[int(s)] + max(mine)[1]
+    return out
+
+
+def limit_episodes(table: WindowTable, per_fault: int, seed: int) -> tuple[WindowTable, dict[str, list[int]]]:
+    """Few-shot training: keep at most ``per_fault`` labelled episodes of each fault, chosen by seed.
+
+    The windows of the other episodes are left out altogether: calling them normal would teach
+    the model that the fault is health, and a plant with one recorded failure has no label on
+    the rest. Returns the table and, per fault, [episodes kept, episodes labelled].
+    """
+    ids = episode_ids(table)
+    labels = np.array(table.labels)
+    rng = np.random.default_rng((seed, 24))
+    keep = labels == NORMAL
+    counts: dict[str, list[int]] = {}
+    for fault in sorted(set(table.labels) - {NORMAL}):
+        mine = np.unique(ids[(labels == fault) & (ids >= 0)])
+        chosen = rng.choice(mine, size=min(per_fault, len(mine)), replace=False) if len(mine) else mine
+        keep |= (labels == fault) & np.isin(ids, chosen)
+        counts[fault] = [len(chosen), len(mine)]
+    return table.take(np.flatnonzero(keep)), counts
 
 
 def _mean_std(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -349,6 +389,13 @@ def prepare(
         channels = spec.channels
     if unlabelled:
         table = dataclasses.replace(table, labels=[NORMAL] * len(table), truths=[(NORMAL,)] * len(table))
+    few_shot: dict[str, list[int]] | None = None
+    if prof.episodes_per_fault > 0 and not unlabelled:
+        table, few_shot = limit_episodes(table, prof.episodes_per_fault, prof.seed)
+        echo(
+            f"few-shot: at most {prof.episodes_per_fault} labelled episode(s) per fault: "
+            + ", ".join(f"{f} {k} of {n}" for f, (k, n) in few_shot.items())
+        )
     labels = (NORMAL, "anomaly") if unlabelled else label_map(set(table.labels))
     if len(labels) < 2:
         raise TrainingError("the datasets hold a single class: training needs normal and faulty windows")
@@ -407,11 +454,14 @@ def prepare(
         "vocabulary": len(full_ids),
         "channel_coverage": coverage,
     }
+    if few_shot is not None:
+        facts["episodes_per_fault"] = few_shot
     val_running = running(spec.channels, val_t.stats, val_t.counts, spec.running_channel)
     y_val = np.array([labels.index(x) for x in val_t.labels])
-    echo("baselines: logistic regression, gradient boosting, Isolation Forest on the same windows")
-    baselines = fit_baselines(table.take(train_idx), y_train, labels, prof.seed)
-    facts["baselines"] = baselines.score(val_t.take(np.flatnonzero(val_running)), y_val[val_running])
+    if prof.baselines:
+        echo("baselines: logistic regression, gradient boosting, Isolation Forest on the same windows")
+        baselines = fit_baselines(table.take(train_idx), y_train, labels, prof.seed)
+        facts["baselines"] = baselines.score(val_t.take(np.flatnonzero(val_running)), y_val[val_running])
     val_truths = [[labels.index(t) for t in ts if t in labels] for ts in val_t.truths]
     return Prepared(
         spec,

@@ -78,6 +78,15 @@ class Profile:
     """Cap on training windows (a random subsample beyond it)."""
     val_fraction: float = 0.15
     """Share of assets held out of training for validation (whole assets, never single windows)."""
+    episodes_per_fault: int = 0
+    """Few-shot: keep at most this many labelled episodes of each fault, chosen by seed; the other
+    episodes' windows are left out (neither fault nor normal). 0: every episode (prepare.limit_episodes)."""
+    baselines: bool = True
+    """Fit the simple baselines (models.baselines) on the training windows and report them beside the
+    model; false skips them (minutes of gradient boosting on a loaded machine, for repeated experiments)."""
+    # fine-tuning an existing bundle's student (`model train --from BUNDLE`, models.finetune)
+    finetune_steps: int = 600
+    finetune_lr: float = 3e-4
     # teacher: MiniLM-L6 (its first teacher_layers layers) + sensor projection + heads
     teacher_layers: int = 6
     teacher_steps: int = 1500
@@ -140,6 +149,8 @@ PROFILES: dict[str, Profile] = {
         student_lr=2e-3,
         ssl_steps=0,
         recover_steps=60,
+        finetune_steps=150,
+        finetune_lr=5e-4,
         ffn_rank=0,
         lowrank_steps=0,
         local_window=0,
