@@ -83,6 +83,11 @@ class EdgeSection(BaseModel):
         "Unset, it is reject when known_assets lists any asset, else accept",
     )
     known_assets: list[str] = Field(default_factory=list, description="asset ids this gateway expects (used by 'reject')")
+    channel_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="plant channel -> the bundle's channel, for a plant that names its channels otherwise than the data "
+        "the bundle learnt from (`forewarn model map` proposes one); unnamed channels keep their names",
+    )
     nameplates: dict[str, Nameplate] = Field(
         default_factory=dict,
         description="asset id -> rating plate ({rated_current_a}): lets a model trained with ratings compare a machine's "

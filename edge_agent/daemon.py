@@ -374,6 +374,7 @@ def _policy(settings: EdgeSettings) -> AssetPolicy:
     edge = settings.edge
     rated = rated_currents(edge.nameplates)
     return AssetPolicy(
-        edge.unknown_assets, frozenset(edge.known_assets), edge.max_assets, edge.asset_idle_s, edge.dedup_window,
-        edge.reorder_hold_s, rated,
+        unknown=edge.unknown_assets, known=frozenset(edge.known_assets), max_assets=edge.max_assets,
+        idle_s=edge.asset_idle_s, dedup_window=edge.dedup_window, reorder_hold_s=edge.reorder_hold_s,
+        rated_currents=rated, channel_map=edge.channel_map,
     )  # fmt: skip

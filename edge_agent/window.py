@@ -175,6 +175,8 @@ class AssetPolicy:
     dedup_window: int = 1_024
     reorder_hold_s: float = 10.0
     """How long messages after a seq gap wait for the gap to fill (0: fold in arrival order)."""
+    channel_map: Mapping[str, str] = field(default_factory=dict)
+    """Plant channel -> the bundle's name for it (EdgeSection.channel_map)."""
     rated_currents: Mapping[str, float] = field(default_factory=dict)
     """asset_id -> rated current from its rating plate (EdgeSection.nameplates, a dataset's meta.json)."""
 
@@ -207,6 +209,9 @@ class WindowStage:
         asset = self._asset(message)
         now = asset.last_seen = self.clock()
         if isinstance(message, Telemetry):
+            if self.policy.channel_map:
+                renamed = {self.policy.channel_map.get(k, k): v for k, v in message.channels.items()}
+                message = message.model_copy(update={"channels": renamed})
             verdict, skipped = asset.telemetry_seq.check(message.seq, message.timestamps[0])
             if not self._count(verdict, skipped):
                 return False

@@ -474,6 +474,65 @@ def explain_table(rows: list[dict[str, object]]) -> list[str]:
 _SITE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
 
+@model.command("map")
+@click.argument("bundle", type=_DIR)
+@click.argument("dataset", type=_DIR)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write the mapping as JSON (plant -> bundle)")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=0.2, show_default=True, help="least word overlap of a pair")
+@click.option("--json", "as_json", is_flag=True, help="print the pairs as JSON")
+def map_channels(bundle: Path, dataset: Path, out: Path | None, min_score: float, as_json: bool) -> None:
+    """Which of DATASET's channels is which of BUNDLE's: a second plant, named differently, read by this bundle.
+
+    Pairs channels by their names, descriptions, units and roles (models.channelmap); review the
+    pairs, then apply them with `forewarn data rename DATASET --map FILE` or the gateway's
+    `edge.channel_map`.
+    """
+    from forewarn.dataset import read_meta
+    from models.channelmap import propose
+    from models.runtime import Bundle
+
+    try:
+        loaded = Bundle.load(bundle)
+        plant = dict(read_meta(dataset).channels)
+    except ForewarnError as exc:
+        raise click.ClickException(str(exc)) from exc
+    known = _bundle_channels(loaded.config, loaded.spec.channels)
+    pairs = propose(plant, known, min_score)
+    mapping = {m.plant: m.bundle for m in pairs}
+    if out is not None:
+        out.write_text(json.dumps(mapping, indent=2) + "\n")
+    if as_json:
+        click.echo(json.dumps([m.__dict__ for m in pairs]))
+        return
+    for m in pairs:
+        click.echo(f"{m.plant:>28} -> {m.bundle:<28} {m.score:.2f}")
+    left_plant = sorted(set(plant) - set(mapping))
+    left_bundle = sorted(set(known) - set(mapping.values()))
+    click.echo(f"{len(pairs)} pairs; unmatched in the dataset: {', '.join(left_plant) or 'none'}; "
+               f"bundle channels left empty: {', '.join(left_bundle) or 'none'}")  # fmt: skip
+    if out is not None:
+        click.echo(f"written to {out}: review it, then `forewarn data rename {dataset} --map {out} --out DIR`")
+
+
+def _bundle_channels(config: dict[str, Any], channels: tuple[str, ...]) -> dict[str, Any]:
+    """The bundle's channels with what its training data said of them (names alone for a bundle that kept nothing)."""
+    from forewarn.contracts import ChannelInfo
+    from forewarn.dataset import read_meta
+
+    infos = dict(config.get("training", {}).get("channels", {}))
+    if not infos:  # an older bundle: its training datasets' meta.json, where they still are
+        for directory in config.get("training", {}).get("datasets", []):
+            try:
+                infos = {**{n: i.model_dump() for n, i in read_meta(Path(directory)).channels.items()}, **infos}
+            except ForewarnError:
+                continue
+    out: dict[str, Any] = {}
+    for name in channels:
+        info = infos.get(name)
+        out[name] = None if info is None else ChannelInfo.model_validate({"rate_hz": 1.0, **info})
+    return out
+
+
 def _mqtt_options(f: Any) -> Any:
     """--mqtt and --config: the broker the site's gateways use (auth and TLS from the config file / FOREWARN_MQTT_*)."""
     f = click.option("--mqtt", "mqtt_url", help="broker URL, mqtt:// or mqtts:// [default: mqtt.url of the settings]")(f)

@@ -343,6 +343,15 @@ def dataset_channels(directories: Sequence[Path]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def channel_infos(directories: Sequence[Path]) -> dict[str, dict[str, object]]:
+    """What the datasets' meta.json say of each channel (unit, description, original name, role), the first that declares it."""
+    infos: dict[str, dict[str, object]] = {}
+    for d in directories:
+        for name, info in read_meta(Path(d)).channels.items():
+            infos.setdefault(name, info.model_dump(mode="json", exclude={"rate_hz"}))
+    return infos
+
+
 def window_channels(directories: Sequence[Path]) -> tuple[str, ...]:
     """The channels windows of the datasets read: the declared ones; for log-only data (none declared,
     log records present) the log rate alone (LOG_RATE_CHANNEL); empty when there is neither."""

@@ -21,7 +21,15 @@ import numpy as np
 from forewarn.contracts import NORMAL, SIMULATED_FAULTS
 from forewarn.dataset import read_labels
 from models.baselines import fit_baselines
-from models.data import WindowTable, channel_rates, dataset_rate, load_tables, speed_channel, window_channels
+from models.data import (
+    WindowTable,
+    channel_infos,
+    channel_rates,
+    dataset_rate,
+    load_tables,
+    speed_channel,
+    window_channels,
+)
 from models.derived import COOLING, DERIVED, LAGGED_CHANNELS, derive, running
 from models.errors import TrainingError
 from models.features import Features, FeatureSpec, Featuriser, Normaliser
@@ -453,6 +461,7 @@ def prepare(
         "class_counts": {label: int((y_train == i).sum()) for i, label in enumerate(labels)},
         "vocabulary": len(full_ids),
         "channel_coverage": coverage,
+        "channels": {c: info for c, info in channel_infos(directories).items() if c in spec.channels},
     }
     if few_shot is not None:
         facts["episodes_per_fault"] = few_shot

@@ -95,6 +95,22 @@ def cmapss(
     _finish(report, as_json)
 
 
+@data.command("rename")
+@click.argument("src", type=_SRC)
+@click.option(
+    "--map", "map_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON object, plant channel -> bundle channel (`forewarn model map ... --out` writes one)",
+)  # fmt: skip
+@_OUT
+@_FORCE
+@_JSON
+def rename(src: Path, map_file: Path, out: Path, force: bool, as_json: bool) -> None:
+    """The dataset directory SRC with its channels renamed as the map says, into OUT."""
+    from forewarn.importers.rename import read_mapping, rename_dataset
+
+    _finish(_run(lambda: rename_dataset(src, out, read_mapping(map_file), overwrite=force)), as_json)
+
+
 def _rate(value: str) -> tuple[str, float]:
     name, sep, hz = value.rpartition("=")
     try:

@@ -193,3 +193,18 @@ def test_flush_folds_what_is_held() -> None:
         stage.add(_tel(i, T0 + 10 * i))
     assert not _windows(stage)
     assert stage.flush()
+
+
+def test_a_channel_map_reads_a_plant_that_names_its_channels_otherwise() -> None:
+    named = WindowStage(SPEC, AssetPolicy(), EdgeMetrics())
+    for i in range(12):
+        named.add(_tel(i, T0 + 10 * i))
+    mapped = WindowStage(SPEC, AssetPolicy(channel_map={"tt_101": "temp", "vt_7": "vib"}), EdgeMetrics())
+    unmapped = WindowStage(SPEC, AssetPolicy(), EdgeMetrics())
+    for i in range(12):
+        ts = [T0 + 10 * i + k for k in range(10)]
+        plant = Telemetry(site="p", asset_id="a", seq=i, timestamps=ts, channels={"tt_101": [20.0] * 10, "vt_7": [1.0] * 10})
+        mapped.add(plant)
+        unmapped.add(plant)
+    assert _windows(mapped) == _windows(named) != []
+    assert _windows(unmapped) == []  # without the map the bundle's channels stay empty: every window too sparse
