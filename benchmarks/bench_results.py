@@ -105,6 +105,15 @@ ROWS = {
             "unsupervised baselines on the same windows (Isolation Forest, PCA reconstruction); lead_time in the JSON",
         ),
         Row(
+            "fd003-unlabelled",
+            "C-MAPSS FD003 (two fault modes) without labels: the same protocol as fd001-unlabelled",
+            ["cmapss", "--subset", "FD003", "--split", "normal-first"],
+            "cmapss",
+            ["--unlabelled", "--set", "steps=30", "--set", "student_steps=300"],
+            "anomaly_auroc",
+            "unsupervised baselines on the same windows; the in-plant reference of benchmarks/bench_transfer.py",
+        ),
+        Row(
             "hdfs",
             "HDFS block anomaly (log only), the file's own split, window macro-F1",
             ["hdfs"],
