@@ -164,3 +164,14 @@ def test_evaluate_cascade_refuses_a_plant_bundle_reading_other_inputs(plant_day:
     result = _evaluate(plant_day, other)
     assert result.exit_code != 0
     assert "reads other inputs" in result.output
+
+
+def test_the_shipped_plant_bundle_reads_the_default_bundles_inputs() -> None:
+    """A fresh install runs the cascade: models/bundles/plant loads, and its inputs are the default bundle's."""
+    from models.runtime import Bundle
+
+    edge = Bundle.load(default_bundle_path())
+    plant = Bundle.load(default_bundle_path().parent / "plant")
+    assert plant.config["tier"] == "plant" and plant.config["plant"]["edge_model_version"] == edge.version
+    assert inputs_id(plant.manifest, plant.config) == inputs_id(edge.manifest, edge.config)
+    assert plant.labels == edge.labels and plant.version != edge.version
