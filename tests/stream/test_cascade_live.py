@@ -18,7 +18,7 @@ from models.cascade import Policy
 from models.runtime import Bundle, Predictor, default_bundle_path
 from models.windowing import windows_from_messages
 from stream.config import StreamSettings
-from stream.plant import PlantScorer, PlantWorker
+from stream.plant import PlantScorer, PlantWorker, plant_bundle_path
 from stream.synthetic import prediction
 from tests.edge_agent.streams import plant_stream
 from tests.stream.conftest import RunningWorker
@@ -67,7 +67,7 @@ def plant(worker: RunningWorker) -> Iterator[tuple[PlantThread, str]]:
             "stream": {"app_id": stream["app_id"], "control_topic": stream["control_topic"]},
         }
     )
-    running = PlantThread(settings, default_bundle_path())
+    running = PlantThread(settings, plant_bundle_path())  # the shipped plant tier, as a fresh install runs it
     running.thread.start()
     try:
         yield running, topic
