@@ -85,13 +85,16 @@ def reference(bundle: Path, test: Path) -> dict[str, Any]:
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    def spread(values: list[float]) -> str:
-        return f"{statistics.mean(values):.3f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.3f}"
+    def spread(values: list[Any]) -> str:
+        known = [float(v) for v in values if v is not None]
+        if not known:
+            return "n/a"
+        return f"{statistics.mean(known):.3f} ± {statistics.stdev(known) if len(known) > 1 else 0.0:.3f}"
 
-    leads = [float(r["lead_time"].get("lead_hours_median", float("nan"))) for r in runs]
+    leads = [r["lead_time"].get("lead_hours_median") for r in runs]
     return {
         "runs": len(runs),
-        "anomaly_auroc": spread([float(r["anomaly_auroc"]) for r in runs]),
+        "anomaly_auroc": spread([r["anomaly_auroc"] for r in runs]),
         "lead_cycles_median": spread(leads),
         "warned": [r["lead_time"].get("warned") for r in runs],
         "warned_before_onset": [r["lead_time"].get("warned_before_onset") for r in runs],
