@@ -201,7 +201,8 @@ def federated(base: Path, dirs: list[Path], rounds: int, steps: int, seed: int, 
 
 def run_split(split: str, base: Path, dirs: list[Path], seed: int, args: argparse.Namespace, scorer: Scorer) -> dict[str, Any]:
     work: Path = args.work
-    path = work / "results" / f"{split}-s{seed}.json"
+    tag = f"{split}-s{seed}-r{args.rounds}x{args.steps}"
+    path = work / "results" / f"{tag}.json"
     if path.exists():
         return json.loads(path.read_text())  # type: ignore[no-any-return]
     cache = work / "cache"
@@ -210,8 +211,8 @@ def run_split(split: str, base: Path, dirs: list[Path], seed: int, args: argpars
     result["base"] = scorer.rmse(base / "student.npz")
     result["centralised"] = local(base, dirs, SITES * total, seed, cache, scorer)
     result["alone"] = [local(base, [d], total, seed, cache, scorer) for d in dirs]
-    record = federated(base, dirs, args.rounds, args.steps, seed, work / "fed" / f"{split}-s{seed}", cache)
-    rounds_dir = work / "fed" / f"{split}-s{seed}" / "rounds"
+    record = federated(base, dirs, args.rounds, args.steps, seed, work / "fed" / tag, cache)
+    rounds_dir = work / "fed" / tag / "rounds"
     result["federated_by_round"] = [scorer.rmse(rounds_dir / f"round-{r:03d}.npz") for r in range(1, args.rounds + 1)]
     result["federated"] = result["federated_by_round"][-1]
     within = [r + 1 for r, v in enumerate(result["federated_by_round"]) if v <= 1.05 * result["centralised"]]
@@ -279,7 +280,7 @@ def main() -> None:
     base = base_bundle(vendor, work)
     scorer = Scorer(base, data / "test", work / "cache" / "test")
     results = [run_split(split, base, dirs[split], seed, args, scorer) for seed in args.seeds for split in args.splits]
-    (work / "results" / "table.md").write_text(table(results) + "\n")
+    (work / "results" / f"table-r{args.rounds}x{args.steps}.md").write_text(table(results) + "\n")
     print(table(results))
 
 
