@@ -85,7 +85,7 @@ class EdgeDaemon:
             self.metrics.watch(self.journal.levels)
         self.windows_scored = 0
         self.metrics_port: int | None = None
-        self._letters = _Pacer(edge.deadletter_rate)
+        self._letters = Budget(edge.deadletter_rate, burst=edge.deadletter_rate)  # one second's worth saved up
         self._reasons_logged: set[str] = set()
         subscriptions = [topics.subscription(t, settings.site) for t in (topics.mqtt_telemetry, topics.mqtt_log)]
         self.input = InputWatch(edge.input_quiet_s, subscriptions)
@@ -309,7 +309,7 @@ class EdgeDaemon:
                 refusal,
                 refusal.reason,
             )
-        if not self._letters.allow():
+        if not self._letters.take():
             self.metrics.deadletters_suppressed.inc()
             return None
         letter = dead_letter("edge-agent", str(refusal), delivery.payload, delivery.topic, time.time())
@@ -350,24 +350,6 @@ class EdgeDaemon:
             previous_model_version=None if self.rollout is None else self.rollout.previous_version,
             rollout=None if self.rollout is None else self.rollout.state.outcome,
         )
-
-
-class _Pacer:
-    """Allows ``rate`` events a second (one second's worth may be saved up)."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = rate
-        self.stamp = time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 def _policy(settings: EdgeSettings) -> AssetPolicy:

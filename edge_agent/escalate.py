@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 class Budget:
     """A token bucket: ``rate`` a second, at most ``burst`` saved up."""
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = float(burst)
         self.clock = clock
