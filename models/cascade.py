@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from forewarn.contracts import NORMAL
+from models.metrics import credit_any_truth
 
 CONFIDENCE_BELOW = 0.6
 """Default threshold on the edge's confidence (the chosen operating point, docs/models.md "Cascade")."""
@@ -132,7 +133,8 @@ def point(
     cascade = combine(edge, plant, escalated)
 
     def f1(pred: np.ndarray) -> float:
-        return round(macro_f1(_credited(y, pred, credit), pred, k), 4)
+        truth = y if credit is None else credit_any_truth(y, pred, credit)
+        return round(macro_f1(truth, pred, k), 4)
 
     f_plant = f1(plant)
     f_cascade = f1(cascade)
@@ -146,16 +148,6 @@ def point(
         "macro_f1_cascade": f_cascade,
         "plant_f1_recovered": round(f_cascade / f_plant, 4) if f_plant > 0 else None,
     }
-
-
-def _credited(y: np.ndarray, pred: np.ndarray, credit: Sequence[Sequence[int]] | None) -> np.ndarray:
-    if credit is None:
-        return np.asarray(y)
-    out = np.array(y, copy=True)
-    for i, classes in enumerate(credit):
-        if len(classes) > 1 and pred[i] in classes:
-            out[i] = pred[i]
-    return out
 
 
 def sweep(
