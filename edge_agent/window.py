@@ -173,8 +173,9 @@ class AssetPolicy:
     max_assets: int = 1_000
     idle_s: float = 3_600.0
     dedup_window: int = 1_024
-    reorder_hold_s: float = 10.0
-    """How long messages after a seq gap wait for the gap to fill (0: fold in arrival order)."""
+    reorder_hold_s: float = 0.0
+    """How long messages after a seq gap wait for the gap to fill (0: fold in arrival order). The daemon
+    holds (EdgeSection.reorder_hold_s); a recording scored offline does not: its gaps are losses, not delays."""
     channel_map: Mapping[str, str] = field(default_factory=dict)
     """Plant channel -> the bundle's name for it (EdgeSection.channel_map)."""
     rated_currents: Mapping[str, float] = field(default_factory=dict)

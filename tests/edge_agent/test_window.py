@@ -137,7 +137,7 @@ def test_a_backlog_arriving_behind_a_live_message_is_windowed_in_source_order() 
     backlog_first = [*range(5), 39, *range(5, 39)]  # seq 39 (live) overtakes 5..38 (the backlog)
 
     metrics = EdgeMetrics()
-    stage = WindowStage(SPEC, AssetPolicy(), metrics)
+    stage = WindowStage(SPEC, AssetPolicy(reorder_hold_s=10.0), metrics)
     for i in backlog_first:
         stage.add(_tel(i, T0 + 10 * i))
     assert _windows(stage) == expected
