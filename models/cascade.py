@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from forewarn.contracts import NORMAL
-from models.metrics import credit_any_truth
+from models.metrics import classification, credit_any_truth
 
 CONFIDENCE_BELOW = 0.6
 """Default threshold on the edge's confidence (the chosen operating point, docs/models.md "Cascade")."""
@@ -101,17 +101,9 @@ def combine(edge_classes: np.ndarray, plant_classes: np.ndarray, escalated: np.n
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
-    """Macro-F1 over the classes present in truth or prediction (as models.metrics.classification)."""
-    m = np.zeros((k, k), dtype=np.int64)
-    np.add.at(m, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    tp = np.diag(m).astype(np.float64)
-    support, predicted = m.sum(axis=1), m.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    seen = (support > 0) | (predicted > 0)
-    return float(f1[seen].mean()) if seen.any() else 0.0
+    """Macro-F1 over the classes present in truth or prediction, of ``k`` class indices (models.metrics.classification)."""
+    result: float = classification(np.asarray(y_true), np.asarray(y_pred), [str(i) for i in range(k)])["macro_f1"]
+    return result
 
 
 def point(
